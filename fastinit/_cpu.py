@@ -1,0 +1,155 @@
+"""CPU kernels: numba ``prange`` loops over Philox counter blocks.
+
+The math lives in ``_philox`` and ``_transforms``; this module only decides
+how to loop.  Two loop shapes, built per (distribution, dtype) on first use
+and cached on disk:
+
+* ``contig``: a C-contiguous run of consecutive global indices (a whole
+  buffer, or a shard whose inner dimensions are complete).  One counter block
+  per iteration, uint64 indices so the loop vectorises.
+* ``rows``: anything else (strided views, shards cut along inner
+  dimensions): rows of the innermost dimension, cut into chunks, each chunk a
+  task.
+"""
+import numba
+import numpy as np
+from numba import prange
+
+from . import _transforms as T
+from ._philox import MASK32, SHIFT32, block_words
+
+U64 = np.uint64
+ROW_CHUNK = 4096          # elements per task in the rows kernel
+
+VALUE = {("uniform", "32"): T.value_uniform32, ("normal", "32"): T.value_normal32,
+         ("trunc_normal", "32"): T.value_trunc32, ("uniform", "64"): T.value_uniform64,
+         ("normal", "64"): T.value_normal64, ("trunc_normal", "64"): T.value_trunc64}
+ENCODE = {"f32": T.encode_identity, "f64": T.encode_identity,
+          "f16": T.encode_f16, "bf16": T.encode_bf16}
+
+
+def _block_fn(value, encode, family):
+    """Values of the elements of one counter block: 4 (32-bit) or 2 (64-bit)."""
+    if family == "32":
+        def block(b, k0, k1, s0, s1, prm):
+            w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
+            return (encode(value(w0, prm)), encode(value(w1, prm)),
+                    encode(value(w2, prm)), encode(value(w3, prm)))
+        return numba.njit(block), 4
+
+    def block(b, k0, k1, s0, s1, prm):
+        w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
+        return (encode(value((w0 << SHIFT32) | w1, prm)),
+                encode(value((w2 << SHIFT32) | w3, prm)))
+    return numba.njit(block), 2
+
+
+def _jit(fn):
+    """njit(parallel, cache), or uncached where no cache location is writable
+    (numba raises at decoration then, numba issue 4908)."""
+    try:
+        return numba.njit(parallel=True, cache=True)(fn)
+    except RuntimeError:
+        return numba.njit(parallel=True)(fn)
+
+
+@numba.njit
+def _store4(out, base, vals):
+    # constant tuple indices: a loop over ``vals[k]`` does not vectorise
+    out[base] = vals[0]
+    out[base + U64(1)] = vals[1]
+    out[base + U64(2)] = vals[2]
+    out[base + U64(3)] = vals[3]
+
+
+@numba.njit
+def _store2(out, base, vals):
+    out[base] = vals[0]
+    out[base + U64(1)] = vals[1]
+
+
+def _make_contig(block, per_block):
+    E = U64(per_block)
+    store = _store4 if per_block == 4 else _store2
+
+    def contig(out, g0, k0, k1, s0, s1, prm):
+        n = U64(out.shape[0])
+        head = (E - g0 % E) % E
+        head = n if head > n else head
+        for j in range(np.int64(head)):
+            g = g0 + U64(j)
+            out[U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
+        nb = (n - head) // E
+        b0 = (g0 + head) // E
+        for i in prange(np.int64(nb)):
+            ii = U64(i)
+            store(out, head + ii * E, block(b0 + ii, k0, k1, s0, s1, prm))
+        start = head + nb * E
+        for j in range(np.int64(n - start)):
+            g = g0 + start + U64(j)
+            out[start + U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
+    return _jit(contig)
+
+
+def _make_rows(block, per_block):
+    E = U64(per_block)
+    CH = ROW_CHUNK
+
+    def rows(flat, base, shape, mstr, gstr, goff, k0, k1, s0, s1, prm):
+        d = shape.shape[0]
+        rowlen = shape[d - 1]
+        ms = mstr[d - 1]
+        nrows = 1
+        for k in range(d - 1):
+            nrows *= shape[k]
+        nch = (rowlen + CH - 1) // CH
+        for t in prange(nrows * nch):
+            r = t // nch
+            c = t - r * nch
+            mem = base
+            g_row = goff[d - 1]
+            for k in range(d - 2, -1, -1):
+                ik = r % shape[k]
+                r //= shape[k]
+                mem += ik * mstr[k]
+                g_row += (goff[k] + U64(ik)) * gstr[k]
+            j0 = c * CH
+            j1 = min(j0 + CH, rowlen)
+            gs = g_row + U64(j0)
+            ge = g_row + U64(j1)
+            b = gs // E
+            while b * E < ge:
+                vals = block(b, k0, k1, s0, s1, prm)
+                for k in range(per_block):
+                    g = b * E + U64(k)
+                    if g >= gs and g < ge:
+                        flat[mem + np.int64(g - g_row) * ms] = vals[k]
+                b += U64(1)
+    return _jit(rows)
+
+
+_KERNELS = {}
+
+
+def kernel(dist, kind, shape):
+    """The compiled kernel for (distribution, dtype kind, loop shape)."""
+    key = (dist, kind, shape)
+    k = _KERNELS.get(key)
+    if k is None:
+        family = "64" if kind == "f64" else "32"
+        block, per_block = _block_fn(VALUE[dist, family], ENCODE[kind], family)
+        k = (_make_contig if shape == "contig" else _make_rows)(block, per_block)
+        _KERNELS[key] = k
+    return k
+
+
+def fill(layout, kind, dist, prm, seed, stream):
+    """Run the kernel described by ``layout`` (from ``_buffers.plan``)."""
+    k0, k1 = U64(seed & 0xFFFFFFFF), U64(seed >> 32)
+    s0, s1 = U64(stream & 0xFFFFFFFF), U64(stream >> 32)
+    if layout[0] == "contig":
+        _, flat, g0 = layout
+        kernel(dist, kind, "contig")(flat, g0, k0, k1, s0, s1, prm)
+    else:
+        _, flat, base, shape, mstr, gstr, goff = layout
+        kernel(dist, kind, "rows")(flat, base, shape, mstr, gstr, goff, k0, k1, s0, s1, prm)

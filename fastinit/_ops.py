@@ -1,0 +1,135 @@
+"""Target-neutral primitives: fused multiply-add and bit casts.
+
+Every function here has three faces:
+
+* a plain Python implementation that is *exact* (used when the math is run
+  in the Python interpreter, e.g. by the numba-cuda simulator, whose own
+  ``cuda.fma`` is unfused);
+* a numba ``@intrinsic`` that emits the LLVM instruction directly
+  (``llvm.fma.*``, ``bitcast``).  Intrinsics are registered for the generic
+  target, so the same lowering serves the CPU and the CUDA (NVVM) targets;
+* an ``@overload`` tying the two together, so that jitted code calling
+  ``fma(a, b, c)`` gets the intrinsic.
+
+Integer conventions (style habit 9): random words and bit patterns travel as
+``uint64`` holding 32-bit values, masked after every operation that could
+carry; the bit casts below take and return ``uint64``.
+"""
+from fractions import Fraction
+
+import numpy as np
+from numba.core import types
+from numba.extending import intrinsic, overload
+from llvmlite import ir
+
+
+# ---------------------------------------------------------------- fma
+def _round_fraction_to_f32(exact):
+    """Round an exact rational to the nearest float32, ties to even."""
+    r = np.float32(float(exact))          # within one float32 ulp of exact
+    best = None
+    for c in (np.nextafter(r, np.float32(-np.inf)), r, np.nextafter(r, np.float32(np.inf))):
+        if not np.isfinite(c):
+            continue
+        d = abs(Fraction(float(c)) - exact)
+        even = (int(np.array(c).view(np.uint32)) & 1) == 0
+        key = (d, not even)
+        if best is None or key < best[0]:
+            best = (key, c)
+    return best[1]
+
+
+def fma(a, b, c):
+    """``a * b + c`` with a single rounding, in the type of ``a``.
+
+    In jitted code this is ``llvm.fma`` (one instruction on AVX-512 and on
+    NVIDIA GPUs).  In the interpreter it is computed exactly with fractions,
+    so interpreted runs reproduce compiled bits.
+    """
+    exact = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
+    if isinstance(a, np.float32):
+        return _round_fraction_to_f32(exact)
+    return np.float64(float(exact))      # Fraction.__float__ rounds correctly
+
+
+@intrinsic
+def _fma_intrinsic(typingctx, a, b, c):
+    if isinstance(a, types.Float) and a == b and b == c:
+        def codegen(context, builder, signature, args):
+            return builder.fma(*args)
+        return a(a, b, c), codegen
+    return None
+
+
+@overload(fma)
+def _fma_overload(a, b, c):
+    if isinstance(a, types.Float) and a == b and b == c:
+        return lambda a, b, c: _fma_intrinsic(a, b, c)
+    return None
+
+
+# ---------------------------------------------------------------- bit casts
+def f32_to_bits(x):
+    """The IEEE bits of a float32, as a uint64 in [0, 2^32)."""
+    return np.uint64(np.array(x, dtype=np.float32).view(np.uint32))
+
+
+def bits_to_f32(u):
+    """The float32 whose bits are the low 32 bits of ``u``."""
+    return np.array(np.uint32(int(u) & 0xFFFFFFFF)).view(np.float32)[()]
+
+
+def f64_to_bits(x):
+    """The IEEE bits of a float64, as a uint64."""
+    return np.array(x, dtype=np.float64).view(np.uint64)[()]
+
+
+def bits_to_f64(u):
+    """The float64 whose bits are ``u``."""
+    return np.array(np.uint64(u)).view(np.float64)[()]
+
+
+@intrinsic
+def _f32_to_bits(typingctx, x):
+    if x == types.float32:
+        def codegen(context, builder, signature, args):
+            return builder.zext(builder.bitcast(args[0], ir.IntType(32)), ir.IntType(64))
+        return types.uint64(x), codegen
+    return None
+
+
+@intrinsic
+def _bits_to_f32(typingctx, u):
+    if isinstance(u, types.Integer) and u.bitwidth == 64:
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(builder.trunc(args[0], ir.IntType(32)), ir.FloatType())
+        return types.float32(u), codegen
+    return None
+
+
+@intrinsic
+def _f64_to_bits(typingctx, x):
+    if x == types.float64:
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.IntType(64))
+        return types.uint64(x), codegen
+    return None
+
+
+@intrinsic
+def _bits_to_f64(typingctx, u):
+    if isinstance(u, types.Integer) and u.bitwidth == 64:
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.DoubleType())
+        return types.float64(u), codegen
+    return None
+
+
+for _py, _jit in ((f32_to_bits, _f32_to_bits), (bits_to_f32, _bits_to_f32),
+                  (f64_to_bits, _f64_to_bits), (bits_to_f64, _bits_to_f64)):
+    def _make(jit_fn):
+        def _ov(x):
+            return lambda x: jit_fn(x)
+        return _ov
+    overload(_py)(_make(_jit))
+del _py, _jit

@@ -1,0 +1,110 @@
+"""Host-side parameter preparation: user numbers -> the kernels' ``prm`` tuples.
+
+The contract does the arithmetic in the family's float type, so parameters
+are rounded to that type here, once (docs/contract.md, "Clarifications").
+"""
+import math
+
+import numpy as np
+
+from . import _transforms as T
+
+
+def ftype(kind):
+    return np.float64 if kind == "f64" else np.float32
+
+
+def to_family(x, kind, name):
+    with np.errstate(over="ignore"):
+        v = ftype(kind)(x)
+    if not np.isfinite(v):
+        raise ValueError(f"{name}={x!r} does not fit in {np.dtype(ftype(kind)).name}")
+    return v
+
+
+def uniform(low, high, kind):
+    lo = to_family(low, kind, "low")
+    hi = to_family(high, kind, "high")
+    with np.errstate(over="ignore"):
+        scale = hi - lo
+    if not np.isfinite(scale):
+        raise ValueError(f"high - low = {high!r} - {low!r} overflows {np.dtype(ftype(kind)).name}")
+    return (lo, scale)
+
+
+def normal(mean, std, kind):
+    return (to_family(mean, kind, "mean"), to_family(std, kind, "std"))
+
+
+def _phi(x):
+    """Standard normal CDF, accurate in both tails."""
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def _q(x):
+    return 0.5 * math.erfc(x / math.sqrt(2.0))
+
+
+#: Smallest probability mass of [a, b] the kernels resolve (their inverse CDF
+#: covers p down to about 1e-38 in float32, 1e-300 in float64).
+MIN_MASS = {"32": 1e-28, "64": 1e-290}
+
+
+def _decode16(h, kind):
+    if kind == "bf16":
+        return np.array(np.uint32(h << 16)).view(np.float32)[()]
+    return np.float32(np.array(np.uint16(h)).view(np.float16)[()])
+
+
+def _step16(h, up):
+    """The next 16-bit pattern up / down in value (sign-magnitude order)."""
+    o = -(h & 0x7FFF) if h & 0x8000 else h
+    o += 1 if up else -1
+    return o if o >= 0 else 0x8000 | -o
+
+
+def representable_bound(x, kind, up):
+    """The smallest (``up``) or largest value of the target dtype that is
+    >= x (``up``) or <= x, as a value of the family's float type."""
+    if kind == "f64":
+        return np.float64(x)
+    v = np.float32(x)
+    if up and float(v) < x:
+        v = np.nextafter(v, np.float32(np.inf))
+    if not up and float(v) > x:
+        v = np.nextafter(v, np.float32(-np.inf))
+    if kind == "f32":
+        return v
+    encode = T.f32_to_bf16_bits if kind == "bf16" else T.f32_to_f16_bits
+    h = int(encode(v))
+    if (_decode16(h, kind) < v) if up else (_decode16(h, kind) > v):
+        h = _step16(h, up)
+    return _decode16(h, kind)
+
+
+def trunc_normal(mean, std, a, b, kind):
+    family = "64" if kind == "f64" else "32"
+    F = ftype(kind)
+    alpha = (a - mean) / std
+    beta = (b - mean) / std
+    pl, qb = _phi(alpha), _q(beta)
+    if alpha >= 0:
+        d = _q(alpha) - qb
+    elif beta <= 0:
+        d = _phi(beta) - pl
+    else:
+        d = 1.0 - pl - qb
+    if not d >= MIN_MASS[family]:
+        raise ValueError(
+            f"[a, b] = [{a!r}, {b!r}] holds probability {d:.3g} of normal({mean!r}, {std!r}), below the "
+            f"{MIN_MASS[family]:g} this dtype can resolve; move the bounds toward the mean")
+    nbits = 64 if family == "64" else 32
+    uc = (0.5 - pl) / d                 # u below uc: the lower-tail formula
+    all_lower = uc >= 1.0
+    t = min(max(math.ceil(uc * 2.0 ** nbits - 0.5), 0), 2 ** nbits - 1)
+    lo = representable_bound(a, kind, up=True)
+    hi = representable_bound(b, kind, up=False)
+    if lo > hi:
+        raise ValueError(f"no {kind} value lies in [a, b] = [{a!r}, {b!r}]")
+    return (to_family(mean, kind, "mean"), to_family(std, kind, "std"), F(lo), F(hi),
+            bool(all_lower), np.uint64(t), F(pl), F(qb), F(d))

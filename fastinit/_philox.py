@@ -1,0 +1,73 @@
+"""Philox4x32-10, target-neutral (contract section 2).
+
+Salmon, Moraes, Dror, Shaw: "Parallel random numbers: as easy as 1, 2, 3",
+SC'11.  Constants and round structure as in Random123's
+``include/Random123/philox.h`` (``philox4x32round``, ``philox4x32bumpkey``);
+known-answer vectors in ``tests/data/philox4x32_10_kat.txt``.
+
+All values are ``uint64`` holding 32-bit words (style habit 9): the 32x32
+products fit in 64 bits, and every sum that could carry is masked.
+"""
+import numpy as np
+from numba.extending import register_jitable
+
+#: Round multipliers, PHILOX_M4x32_0 and PHILOX_M4x32_1 in Random123.
+PHILOX_M0 = np.uint64(0xD2511F53)
+PHILOX_M1 = np.uint64(0xCD9E8D57)
+#: Key schedule bumps, PHILOX_W32_0 (golden ratio) and PHILOX_W32_1 (sqrt(3)-1).
+PHILOX_W0 = np.uint64(0x9E3779B9)
+PHILOX_W1 = np.uint64(0xBB67AE85)
+
+MASK32 = np.uint64(0xFFFFFFFF)
+SHIFT32 = np.uint64(32)
+
+
+@register_jitable
+def _round(c0, c1, c2, c3, k0, k1):
+    p0 = PHILOX_M0 * c0
+    p1 = PHILOX_M1 * c2
+    return ((p1 >> SHIFT32) ^ c1 ^ k0, p1 & MASK32,
+            (p0 >> SHIFT32) ^ c3 ^ k1, p0 & MASK32)
+
+
+@register_jitable
+def _bump(k0, k1):
+    return (k0 + PHILOX_W0) & MASK32, (k1 + PHILOX_W1) & MASK32
+
+
+@register_jitable
+def philox4x32_10(c0, c1, c2, c3, k0, k1):
+    """Ten Philox rounds on counter (c0..c3) with key (k0, k1).
+
+    Returns the four output words (w0, w1, w2, w3).  The first round uses the
+    key as given; the key is bumped between rounds (nine bumps).
+    """
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    return _round(c0, c1, c2, c3, k0, k1)
+
+
+@register_jitable
+def block_words(block, k0, k1, s0, s1):
+    """The four words of counter block ``block`` (a uint64) in stream (s0, s1).
+
+    Counter layout (contract section 2): (block low word, block high word,
+    stream low word, stream high word).
+    """
+    return philox4x32_10(block & MASK32, block >> SHIFT32, s0, s1, k0, k1)

@@ -1,0 +1,442 @@
+"""Words -> floats, target-neutral (contract section 3).
+
+Everything here is written once and compiled for every target (the CPU now,
+numba-cuda later) and also runs unchanged in the interpreter.  Rules that
+keep the bits identical across targets:
+
+* no libm transcendental in the value path: the logarithms are our own;
+* every product that feeds an addition or subtraction is an explicit
+  ``fma``: NVVM and ptxas contract ``a * b + c`` by default and the CPU
+  target never does, so a plain ``a * b + c`` would give different bits;
+* only IEEE ``sqrt`` and division, and exact integer -> float conversions
+  or conversions with one rounding (``float(uint64)``);
+* branches are written as selects on values that are all finite, so
+  vectorised code may evaluate both sides.
+
+Words are uint64 holding 32-bit values (see ``_ops``).
+"""
+import math
+
+import numpy as np
+from numba.extending import register_jitable
+
+from ._ops import bits_to_f32, bits_to_f64, f32_to_bits, f64_to_bits, fma
+
+F32 = np.float32
+F64 = np.float64
+U64 = np.uint64
+
+MASK32 = U64(0xFFFFFFFF)
+MASK64 = U64(0xFFFFFFFFFFFFFFFF)
+HALF32 = U64(1 << 31)          # words below this give z < 0
+HALF64 = U64(1 << 63)
+U1 = U64(1)
+U2 = U64(2)
+U8 = U64(8)
+U11 = U64(11)
+U13 = U64(13)
+U16 = U64(16)
+U23 = U64(23)
+U52 = U64(52)
+
+F32_ZERO = F32(0.0)
+F32_ONE = F32(1.0)
+F32_TWO = F32(2.0)
+F32_HALF = F32(0.5)
+TWO_M24 = F32(2.0 ** -24)      # uniform: (w >> 8) * 2^-24, exact, in [0, 1)
+TWO_M33 = F32(2.0 ** -33)      # (w + 0.5) * 2^-32 = (2 w + 1) * 2^-33
+SQRT2_F32 = F32(math.sqrt(2.0))
+
+F64_ONE = F64(1.0)
+F64_TWO = F64(2.0)
+F64_HALF = F64(0.5)
+TWO_M53 = F64(2.0 ** -53)      # uniform: (m >> 11) * 2^-53, exact, in [0, 1)
+TWO_M64 = F64(2.0 ** -64)
+TWO_M65 = F64(2.0 ** -65)      # (m + 0.5) * 2^-64 = (2 m + 1) * 2^-65
+
+# ----------------------------------------------------------------- logf
+# Cephes logf (S. L. Moshier, cephes/single/logf.c): x = m 2^e with
+# m in [sqrt(1/2), sqrt(2)), log(1 + f) = f - f^2/2 + f^3 P(f), and
+# log 2 split as 0.693359375 - 2.12194440e-4.
+LOGF_SQRTHF = F32(0.707106781186547524)
+LOGF_P = (F32(7.0376836292e-2), F32(-1.1514610310e-1), F32(1.1676998740e-1),
+          F32(-1.2420140846e-1), F32(1.4249322787e-1), F32(-1.6668057665e-1),
+          F32(2.0000714765e-1), F32(-2.4999993993e-1), F32(3.3333331174e-1))
+LOGF_LN2_HI = F32(0.693359375)
+LOGF_LN2_LO = F32(-2.12194440e-4)
+F32_MANT_MASK = U64(0x007FFFFF)
+F32_HALF_BITS = U64(0x3F000000)    # exponent field of [0.5, 1)
+F32_EXP_BIAS_M1 = F32(126.0)
+
+
+@register_jitable
+def log_f32(x):
+    """Natural log of a positive, normal float32 (about 1 ulp)."""
+    bits = f32_to_bits(x)
+    fe = F32(bits >> U23) - F32_EXP_BIAS_M1
+    m = bits_to_f32((bits & F32_MANT_MASK) | F32_HALF_BITS)      # [0.5, 1)
+    small = m < LOGF_SQRTHF
+    m = m + m if small else m
+    fe = fe - F32_ONE if small else fe
+    f = m - F32_ONE
+    z = f * f
+    y = LOGF_P[0]
+    y = fma(y, f, LOGF_P[1])
+    y = fma(y, f, LOGF_P[2])
+    y = fma(y, f, LOGF_P[3])
+    y = fma(y, f, LOGF_P[4])
+    y = fma(y, f, LOGF_P[5])
+    y = fma(y, f, LOGF_P[6])
+    y = fma(y, f, LOGF_P[7])
+    y = fma(y, f, LOGF_P[8])
+    y = (y * f) * z
+    y = fma(fe, LOGF_LN2_LO, y)
+    y = fma(-F32_HALF, z, y)
+    r = f + y
+    return fma(fe, LOGF_LN2_HI, r)
+
+
+# ----------------------------------------------------------------- Phi^-1, float32
+# erfinv(x) / x as a polynomial in a per-branch argument of
+# w = -log(1 - x^2).  Branches 1 and 2: M. Giles, "Approximating the erfinv
+# function" (GPU Computing Gems Jade, 2011), single precision.  Branches 3
+# and 4 (far tail, where Giles' branch 2 loses accuracy): fitted by
+# tools/fit_erfinv_tail.py.  Padded with leading zeros to one length so that
+# one Horner loop with per-lane coefficients serves every branch.
+ERFINV_C1 = tuple(F32(c) for c in (   # w < 5: a = w - 2.5
+    2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+    0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941))
+ERFINV_C2 = tuple(F32(c) for c in (   # 5 <= w < 16: a = sqrt(w) - 3
+    -0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
+    0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682))
+ERFINV_C3 = tuple(F32(c) for c in (   # 16 <= w < 36: a = sqrt(w) - 5
+    0.0, 0.0,
+    5.228866939432919e-06, -2.161828160751611e-05, 7.541410013800487e-05,
+    -0.0002140260039595887, -0.00013856575242243707, 1.0103002786636353,
+    4.8499064445495605))
+ERFINV_C4 = tuple(F32(c) for c in (   # 36 <= w: a = sqrt(w) - 7.75
+    0.0, 0.0,
+    1.5837643729810225e-07, -8.038219903028221e-07, 1.92640618479345e-06,
+    1.768354923115112e-05, -0.0004835947183892131, 1.007845163345337,
+    7.625182151794434))
+ERFINV_W1 = F32(5.0)
+ERFINV_W2 = F32(16.0)
+ERFINV_W3 = F32(36.0)
+ERFINV_S1 = F32(2.5)
+ERFINV_S2 = F32(3.0)
+ERFINV_S3 = F32(5.0)
+ERFINV_S4 = F32(7.75)
+
+
+@register_jitable
+def _pick(b1, b2, b3, v1, v2, v3, v4):
+    if b1:
+        return v1
+    if b2:
+        return v2
+    if b3:
+        return v3
+    return v4
+
+
+@register_jitable
+def tail_f32(p):
+    """-Phi^-1(p) for p in (0, 1), most accurate for p <= 1/2.
+
+    With x = 1 - 2p, -Phi^-1(p) = sqrt(2) erfinv(x) and 1 - x^2 = 4p(1 - p),
+    which is formed from p without cancellation.
+    """
+    two_p = p + p
+    x = F32_ONE - two_p
+    w = -log_f32(two_p * (F32_TWO - two_p))
+    b1 = w < ERFINV_W1
+    b2 = w < ERFINV_W2
+    b3 = w < ERFINV_W3
+    s = math.sqrt(w)
+    a = _pick(b1, b2, b3, w - ERFINV_S1, s - ERFINV_S2, s - ERFINV_S3, s - ERFINV_S4)
+    # Horner with per-lane coefficients (constant indices: loops over tuples do not vectorise)
+    r = F32_ZERO
+    r = fma(r, a, _pick(b1, b2, b3, ERFINV_C1[0], ERFINV_C2[0], ERFINV_C3[0], ERFINV_C4[0]))
+    r = fma(r, a, _pick(b1, b2, b3, ERFINV_C1[1], ERFINV_C2[1], ERFINV_C3[1], ERFINV_C4[1]))
+    r = fma(r, a, _pick(b1, b2, b3, ERFINV_C1[2], ERFINV_C2[2], ERFINV_C3[2], ERFINV_C4[2]))
+    r = fma(r, a, _pick(b1, b2, b3, ERFINV_C1[3], ERFINV_C2[3], ERFINV_C3[3], ERFINV_C4[3]))
+    r = fma(r, a, _pick(b1, b2, b3, ERFINV_C1[4], ERFINV_C2[4], ERFINV_C3[4], ERFINV_C4[4]))
+    r = fma(r, a, _pick(b1, b2, b3, ERFINV_C1[5], ERFINV_C2[5], ERFINV_C3[5], ERFINV_C4[5]))
+    r = fma(r, a, _pick(b1, b2, b3, ERFINV_C1[6], ERFINV_C2[6], ERFINV_C3[6], ERFINV_C4[6]))
+    r = fma(r, a, _pick(b1, b2, b3, ERFINV_C1[7], ERFINV_C2[7], ERFINV_C3[7], ERFINV_C4[7]))
+    r = fma(r, a, _pick(b1, b2, b3, ERFINV_C1[8], ERFINV_C2[8], ERFINV_C3[8], ERFINV_C4[8]))
+    return (r * x) * SQRT2_F32
+
+
+@register_jitable
+def uniform_f32(w, low, scale):
+    """low + (high - low) * u, u = (w >> 8) 2^-24."""
+    return fma(scale, F32(w >> U8) * TWO_M24, low)
+
+
+@register_jitable
+def normal_f32(w):
+    """z = Phi^-1((w + 0.5) 2^-32), exactly antisymmetric under w -> ~w."""
+    neg = w < HALF32
+    wp = w if neg else w ^ MASK32                 # min(w, ~w) < 2^31
+    z = tail_f32(F32(wp * U2 + U1) * TWO_M33)     # p in (0, 1/2)
+    return -z if neg else z
+
+
+@register_jitable
+def trunc_normal_f32(w, all_lower, threshold, pl, qb, d):
+    """Phi^-1(Phi(alpha) + u (Phi(beta) - Phi(alpha))), u = (w + 0.5) 2^-32.
+
+    Below the median (``w < threshold``) the lower-tail probability
+    ``Phi(alpha) + u D`` is formed, above it the upper-tail probability
+    ``Q(beta) + (1 - u) D`` (with 1 - u from the complement word), each with
+    one fma, so both tails keep their relative precision.
+    """
+    lower = all_lower or w < threshold
+    u = F32(w * U2 + U1) * TWO_M33
+    v = F32((w ^ MASK32) * U2 + U1) * TWO_M33
+    p = fma(u, d, pl) if lower else fma(v, d, qb)
+    z = tail_f32(p)
+    return -z if lower else z
+
+
+@register_jitable
+def clamp(x, lo, hi):
+    x = lo if x < lo else x
+    return hi if x > hi else x
+
+
+# ----------------------------------------------------------------- float32 -> 16 bits
+F16_SIGN = U64(0x80000000)
+F16_F32_INF = U64(0x7F800000)
+F16_MAX_IN = U64(143 << 23)        # |x| >= 65520: overflows to inf
+F16_MIN_NORMAL_IN = U64(113 << 23)  # |x| < 2^-14: subnormal or zero in f16
+F16_REBIAS = U64(0xC8000FFF)       # ((15 - 127) << 23) + 0xFFF, mod 2^32
+F16_DENORM_MAGIC = F32(0.5)        # ((127 - 15) + (23 - 10) + 1) << 23
+F16_DENORM_MAGIC_BITS = U64(0x3F000000)
+F16_INF = U64(0x7C00)
+F16_NAN = U64(0x7E00)
+BF16_ROUND = U64(0x7FFF)
+MASK16 = U64(0xFFFF)
+
+
+@register_jitable
+def f32_to_bf16_bits(x):
+    """bfloat16 bits of x, rounded to nearest even (x finite or inf)."""
+    b = f32_to_bits(x)
+    return ((b + BF16_ROUND + ((b >> U16) & U1)) >> U16) & MASK16
+
+
+@register_jitable
+def f32_to_f16_bits(x):
+    """float16 bits of x, rounded to nearest even, subnormals and overflow
+    included (F. Giesen, "float_to_half_fast3_rtne", public domain)."""
+    b = f32_to_bits(x)
+    sign = b & F16_SIGN
+    a = b ^ sign
+    normal = (((a + F16_REBIAS + ((a >> U13) & U1)) & MASK32) >> U13) & MASK16
+    sub = (f32_to_bits(bits_to_f32(a) + F16_DENORM_MAGIC) - F16_DENORM_MAGIC_BITS) & MASK16
+    big = F16_NAN if a > F16_F32_INF else F16_INF
+    h = big if a >= F16_MAX_IN else (sub if a < F16_MIN_NORMAL_IN else normal)
+    return h | (sign >> U16)
+
+
+# ----------------------------------------------------------------- log, float64
+# fdlibm e_log.c (Sun Microsystems): log(1 + f) = f - hfsq + s (hfsq + R(z)),
+# s = f / (2 + f), with its Lg1..Lg7 and the split of log 2.
+LG1 = F64(6.666666666666735130e-01)
+LG2 = F64(3.999999999940941908e-01)
+LG3 = F64(2.857142874366239149e-01)
+LG4 = F64(2.222219843214978396e-01)
+LG5 = F64(1.818357216161805012e-01)
+LG6 = F64(1.531383769920937332e-01)
+LG7 = F64(1.479819860511658591e-01)
+LN2_HI = F64(6.93147180369123816490e-01)
+LN2_LO = F64(1.90821492927058770002e-10)
+SQRTHF_F64 = F64(0.70710678118654752440)
+F64_MANT_MASK = U64(0x000FFFFFFFFFFFFF)
+F64_HALF_BITS = U64(0x3FE0000000000000)
+F64_EXP_BIAS_M1 = F64(1022.0)
+
+
+@register_jitable
+def log_f64(x):
+    """Natural log of a positive, normal float64 (about 1 ulp)."""
+    bits = f64_to_bits(x)
+    dk = F64(bits >> U52) - F64_EXP_BIAS_M1
+    m = bits_to_f64((bits & F64_MANT_MASK) | F64_HALF_BITS)      # [0.5, 1)
+    small = m < SQRTHF_F64
+    m = m + m if small else m
+    dk = dk - F64_ONE if small else dk
+    f = m - F64_ONE
+    s = f / (F64_TWO + f)
+    z = s * s
+    w = z * z
+    t2 = z * fma(w, fma(w, fma(w, LG7, LG5), LG3), LG1)
+    r = fma(w, fma(w, fma(w, LG6, LG4), LG2), t2)      # t1 + t2
+    h = F64_HALF * f
+    a = fma(h, f, r)                                    # hfsq + R
+    b = fma(s, a, dk * LN2_LO)
+    c = fma(h, f, -b)                                   # hfsq - b
+    return fma(dk, LN2_HI, -(c - f))
+
+
+# ----------------------------------------------------------------- Phi^-1, float64
+# Wichura, "Algorithm AS 241: The percentage points of the normal
+# distribution", Applied Statistics 37 (1988), PPND16 (about 1e-16).
+AS241_A = tuple(F64(c) for c in (
+    2509.0809287301226727, 33430.575583588128105, 67265.770927008700853,
+    45921.953931549871457, 13731.693765509461125, 1971.5909503065514427,
+    133.14166789178437745, 3.387132872796366608))
+AS241_B = tuple(F64(c) for c in (
+    5226.495278852854561, 28729.085735721942674, 39307.89580009271061,
+    21213.794301586595867, 5394.1960214247511077, 687.1870074920579083,
+    42.313330701600911252, 1.0))
+AS241_C = tuple(F64(c) for c in (
+    7.7454501427834140764e-4, 0.0227238449892691845833, 0.24178072517745061177,
+    1.27045825245236838258, 3.64784832476320460504, 5.7694972214606914055,
+    4.6303378461565452959, 1.42343711074968357734))
+AS241_D = tuple(F64(c) for c in (
+    1.05075007164441684324e-9, 5.475938084995344946e-4, 0.0151986665636164571966,
+    0.14810397642748007459, 0.68976733498510000455, 1.6763848301838038494,
+    2.05319162663775882187, 1.0))
+AS241_E = tuple(F64(c) for c in (
+    2.01033439929228813265e-7, 2.71155556874348757815e-5, 0.0012426609473880784386,
+    0.026532189526576123093, 0.29656057182850489123, 1.7848265399172913358,
+    5.4637849111641143699, 6.6579046435011037772))
+AS241_F = tuple(F64(c) for c in (
+    2.04426310338993978564e-15, 1.4215117583164458887e-7, 1.8463183175100546818e-5,
+    7.868691311456132591e-4, 0.0148753612908506148525, 0.13692988092273580531,
+    0.59983220655588793769, 1.0))
+AS241_SPLIT1 = F64(0.425)
+AS241_CONST1 = F64(0.180625)
+AS241_SPLIT2 = F64(5.0)
+AS241_SHIFT_MID = F64(1.6)
+AS241_SHIFT_FAR = F64(5.0)
+F64_ZERO = F64(0.0)
+
+
+@register_jitable
+def tail_f64(p):
+    """-Phi^-1(p) for p in (0, 1/2]."""
+    q = p - F64_HALF
+    r = fma(-q, q, AS241_CONST1)
+    num = F64_ZERO
+    den = F64_ZERO
+    num = fma(num, r, AS241_A[0])
+    den = fma(den, r, AS241_B[0])
+    num = fma(num, r, AS241_A[1])
+    den = fma(den, r, AS241_B[1])
+    num = fma(num, r, AS241_A[2])
+    den = fma(den, r, AS241_B[2])
+    num = fma(num, r, AS241_A[3])
+    den = fma(den, r, AS241_B[3])
+    num = fma(num, r, AS241_A[4])
+    den = fma(den, r, AS241_B[4])
+    num = fma(num, r, AS241_A[5])
+    den = fma(den, r, AS241_B[5])
+    num = fma(num, r, AS241_A[6])
+    den = fma(den, r, AS241_B[6])
+    num = fma(num, r, AS241_A[7])
+    den = fma(den, r, AS241_B[7])
+    central = -((q * num) / den)
+    t = math.sqrt(-log_f64(p))
+    mid = t <= AS241_SPLIT2
+    a = t - AS241_SHIFT_MID if mid else t - AS241_SHIFT_FAR
+    num = F64_ZERO
+    den = F64_ZERO
+    num = fma(num, a, AS241_C[0] if mid else AS241_E[0])
+    den = fma(den, a, AS241_D[0] if mid else AS241_F[0])
+    num = fma(num, a, AS241_C[1] if mid else AS241_E[1])
+    den = fma(den, a, AS241_D[1] if mid else AS241_F[1])
+    num = fma(num, a, AS241_C[2] if mid else AS241_E[2])
+    den = fma(den, a, AS241_D[2] if mid else AS241_F[2])
+    num = fma(num, a, AS241_C[3] if mid else AS241_E[3])
+    den = fma(den, a, AS241_D[3] if mid else AS241_F[3])
+    num = fma(num, a, AS241_C[4] if mid else AS241_E[4])
+    den = fma(den, a, AS241_D[4] if mid else AS241_F[4])
+    num = fma(num, a, AS241_C[5] if mid else AS241_E[5])
+    den = fma(den, a, AS241_D[5] if mid else AS241_F[5])
+    num = fma(num, a, AS241_C[6] if mid else AS241_E[6])
+    den = fma(den, a, AS241_D[6] if mid else AS241_F[6])
+    num = fma(num, a, AS241_C[7] if mid else AS241_E[7])
+    den = fma(den, a, AS241_D[7] if mid else AS241_F[7])
+    tail = num / den
+    return central if -q <= AS241_SPLIT1 else tail
+
+
+@register_jitable
+def uniform_f64(m, low, scale):
+    """low + (high - low) * u, u = (m >> 11) 2^-53."""
+    return fma(scale, F64(m >> U11) * TWO_M53, low)
+
+
+@register_jitable
+def normal_f64(m):
+    """z = Phi^-1((m + 0.5) 2^-64), exactly antisymmetric under m -> ~m."""
+    neg = m < HALF64
+    mp = m if neg else m ^ MASK64
+    z = tail_f64(F64(mp * U2 + U1) * TWO_M65)
+    return -z if neg else z
+
+
+@register_jitable
+def trunc_normal_f64(m, all_lower, threshold, pl, qb, d):
+    """The float64 twin of ``trunc_normal_f32``, u = (m + 0.5) 2^-64."""
+    lower = all_lower or m < threshold
+    u = fma(F64(m), TWO_M64, TWO_M65)
+    v = fma(F64(m ^ MASK64), TWO_M64, TWO_M65)
+    p = fma(u, d, pl) if lower else fma(v, d, qb)
+    z = tail_f64(p)
+    return -z if lower else z
+
+
+# ----------------------------------------------------------------- element values
+# One function per (family, distribution): word(s) + parameters -> value in
+# the family's float type, scale and shift included.  ``prm`` is a tuple
+# made by ``fastinit._params``.
+@register_jitable
+def value_uniform32(w, prm):
+    return uniform_f32(w, prm[0], prm[1])
+
+
+@register_jitable
+def value_normal32(w, prm):
+    return fma(prm[1], normal_f32(w), prm[0])
+
+
+@register_jitable
+def value_trunc32(w, prm):
+    z = trunc_normal_f32(w, prm[4], prm[5], prm[6], prm[7], prm[8])
+    return clamp(fma(prm[1], z, prm[0]), prm[2], prm[3])
+
+
+@register_jitable
+def value_uniform64(m, prm):
+    return uniform_f64(m, prm[0], prm[1])
+
+
+@register_jitable
+def value_normal64(m, prm):
+    return fma(prm[1], normal_f64(m), prm[0])
+
+
+@register_jitable
+def value_trunc64(m, prm):
+    z = trunc_normal_f64(m, prm[4], prm[5], prm[6], prm[7], prm[8])
+    return clamp(fma(prm[1], z, prm[0]), prm[2], prm[3])
+
+
+@register_jitable
+def encode_identity(x):
+    return x
+
+
+@register_jitable
+def encode_f16(x):
+    return np.uint16(f32_to_f16_bits(x))
+
+
+@register_jitable
+def encode_bf16(x):
+    return np.uint16(f32_to_bf16_bits(x))

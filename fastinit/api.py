@@ -1,0 +1,412 @@
+"""The public fillers: validate, work out parameters, dispatch.
+
+Every filler writes its buffer in place and returns it.  Values follow the
+value contract (docs/contract.md): each element is a pure function of
+(seed, stream, dtype family, distribution and parameters, global index).
+All validation happens before any element is written.
+"""
+import hashlib
+import math
+import numbers
+import threading
+import warnings
+
+import numpy as np
+
+from . import _buffers, _cpu, _params
+from . import _transforms as T
+from ._fans import LAYOUTS, calculate_gain, compute_fans
+
+__all__ = [
+    "uniform_", "normal_", "trunc_normal_", "xavier_uniform_", "xavier_normal_",
+    "glorot_uniform_", "glorot_normal_", "he_uniform_", "he_normal_",
+    "kaiming_uniform_", "kaiming_normal_", "lecun_uniform_", "lecun_normal_",
+    "variance_scaling_", "zeros_", "ones_", "constant_", "manual_seed",
+    "calculate_gain", "compute_fans",
+]
+
+TWO_64 = 1 << 64
+MODES = ("fan_in", "fan_out", "fan_avg")
+DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
+#: std of a standard normal truncated to [-2, 2]; JAX divides by it so that
+#: variance_scaling's truncated normal has the requested variance.
+TRUNC_STD_2SIGMA = 0.87962566103423978
+#: trunc_normal_ warns when both bounds are further than this many std from
+#: the mean: nothing is cut (torch's classic std=0.02 with a=-2, b=2).
+NOTHING_CUT_SIGMAS = 6.0
+
+# ----------------------------------------------------------------- seeds and streams
+_seed_lock = threading.Lock()
+_seed_gen = np.random.Generator(np.random.PCG64())
+
+
+def _u64(x, name):
+    if isinstance(x, bool) or not isinstance(x, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an integer in [0, 2**64); got {type(x).__name__} {x!r}")
+    x = int(x)
+    if not 0 <= x < TWO_64:
+        raise ValueError(f"{name} must be in [0, 2**64); got {x}")
+    return x
+
+
+def manual_seed(seed):
+    """Seed fastinit's global generator, which supplies the seed of every
+    call made with ``seed=None``; a script that calls this first is
+    reproducible.  ``seed`` is an integer in [0, 2**64)."""
+    global _seed_gen
+    seed = _u64(seed, "seed")
+    with _seed_lock:
+        _seed_gen = np.random.Generator(np.random.PCG64(seed))
+
+
+def _resolve_seed(seed):
+    if seed is None:
+        with _seed_lock:
+            return int(_seed_gen.integers(0, TWO_64, dtype=np.uint64))
+    return _u64(seed, "seed")
+
+
+def stream_id(stream):
+    """The 64-bit stream of an int or a name (contract section 1)."""
+    if isinstance(stream, str):
+        digest = hashlib.blake2b(stream.encode("utf-8"), digest_size=8).digest()
+        return int.from_bytes(digest, "little")
+    return _u64(stream, "stream")
+
+
+# ----------------------------------------------------------------- argument checks
+def _real(x, name):
+    if isinstance(x, bool) or not isinstance(x, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a real number; got {type(x).__name__} {x!r}")
+    x = float(x)
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be finite; got {x}")
+    return x
+
+
+def _choice(x, name, valid):
+    if x not in valid:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, valid))}; got {x!r}")
+    return x
+
+
+def _shard(arr, global_shape, offsets):
+    """Validated (global_shape, offsets) as tuples of ints."""
+    shape = arr.shape
+
+    def ints(seq, name):
+        try:
+            vals = tuple(seq)
+        except TypeError:
+            raise TypeError(f"{name} must be a sequence of {len(shape)} integers; got {seq!r}") from None
+        if len(vals) != len(shape) or any(
+                isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) for v in vals):
+            raise ValueError(f"{name} must be a sequence of {len(shape)} integers (one per dimension "
+                             f"of buf, shape {shape}); got {seq!r}")
+        vals = tuple(int(v) for v in vals)
+        if any(v < 0 for v in vals):
+            raise ValueError(f"{name} must be non-negative; got {vals}")
+        return vals
+
+    if global_shape is None:
+        if offsets is not None:
+            raise ValueError("offsets needs global_shape: name the global tensor the shard belongs to")
+        return tuple(shape), (0,) * len(shape)
+    gshape = ints(global_shape, "global_shape")
+    offs = (0,) * len(shape) if offsets is None else ints(offsets, "offsets")
+    for k, (n, g, o) in enumerate(zip(shape, gshape, offs)):
+        if o + n > g:
+            raise ValueError(f"the shard does not fit: along dimension {k}, offsets[{k}] + buf.shape[{k}] "
+                             f"= {o} + {n} > global_shape[{k}] = {g}")
+    if math.prod(gshape) > TWO_64:
+        raise ValueError(f"global_shape {gshape} has more than 2**64 elements")
+    return gshape, offs
+
+
+class _Call:
+    """Everything checked about one call, before any element is written."""
+
+    def __init__(self, buf, seed, stream, global_shape, offsets, draw_seed=True):
+        self.buf = buf
+        self.arr, self.kind = _buffers.as_writable_array(buf)
+        self.gshape, self.offsets = _shard(self.arr, global_shape, offsets)
+        self.stream = stream_id(stream)
+        self.seed = _resolve_seed(seed) if draw_seed else None
+
+    @property
+    def empty(self):
+        return self.arr.size == 0
+
+    def fill(self, dist, prm):
+        if not self.empty:
+            layout = _buffers.plan(self.arr, self.gshape, self.offsets)
+            _cpu.fill(layout, self.kind, dist, prm, self.seed, self.stream)
+        return self.buf
+
+
+# ----------------------------------------------------------------- basic distributions
+def uniform_(buf, low=0.0, high=1.0, *, seed=None, stream=0, global_shape=None, offsets=None):
+    """Fill ``buf`` with U(low, high).
+
+    x = low + (high - low) * u with u = (w >> 8) 2^-24 (float32, float16,
+    bfloat16) or (m >> 11) 2^-53 (float64), computed with one fma in the
+    family's float type (contract section 3).
+
+    Parameters
+    ----------
+    buf : array-like buffer (float32, float64, float16, bfloat16), filled in place.
+    low, high : finite numbers, low <= high.
+    seed : int in [0, 2**64), or None to draw one from fastinit's global
+        generator (see ``manual_seed``).
+    stream : int in [0, 2**64) or str; tensors sharing a seed need distinct streams.
+    global_shape, offsets : describe ``buf`` as a shard of a global tensor
+        (contract section 4); values then equal those of the global tensor.
+
+    Returns
+    -------
+    buf
+
+    Examples
+    --------
+    >>> w = np.empty((256, 128), np.float32)
+    >>> fastinit.uniform_(w, -0.1, 0.1, seed=0)     # doctest: +SKIP
+    """
+    call = _Call(buf, seed, stream, global_shape, offsets)
+    low, high = _real(low, "low"), _real(high, "high")
+    if low > high:
+        raise ValueError(f"low must be <= high; got low={low}, high={high}")
+    return call.fill("uniform", _params.uniform(low, high, call.kind))
+
+
+def normal_(buf, mean=0.0, std=1.0, *, seed=None, stream=0, global_shape=None, offsets=None):
+    """Fill ``buf`` with N(mean, std^2) by inversion.
+
+    x = mean + std * z, z = Phi^-1((w + 0.5) 2^-32) (float64: 64-bit words),
+    one word per element, no rejection: |z| reaches 6.34 (float64: 9.3).
+    Also known as: torch.nn.init.normal_, jax.random.normal * std + mean.
+
+    Parameters
+    ----------
+    buf : buffer, filled in place.
+    mean : finite number.
+    std : finite number >= 0.
+    seed, stream, global_shape, offsets : see ``uniform_``.
+    """
+    call = _Call(buf, seed, stream, global_shape, offsets)
+    mean, std = _real(mean, "mean"), _real(std, "std")
+    if std < 0:
+        raise ValueError(f"std must be >= 0; got {std}")
+    return call.fill("normal", _params.normal(mean, std, call.kind))
+
+
+def trunc_normal_(buf, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream=0,
+                  global_shape=None, offsets=None):
+    """Fill ``buf`` with N(mean, std^2) truncated to [a, b] (absolute bounds, as in torch).
+
+    Inversion: z = Phi^-1(Phi(alpha) + u (Phi(beta) - Phi(alpha))) with
+    alpha = (a - mean) / std, beta = (b - mean) / std; one word per element
+    (no rejection, so the cost does not depend on how much is cut), every
+    value in [a, b].  Accurate deep in either tail (e.g. [2, 3] sigma).
+    Also known as: torch.nn.init.trunc_normal_ (bounds in absolute units),
+    jax.random.truncated_normal (bounds in std units).
+
+    Warns when both bounds lie more than 6 std from the mean: nothing is
+    cut (torch's classic ``std=0.02`` with the default ``a=-2, b=2``); pass
+    ``a=-2 * std, b=2 * std`` for a 2-sigma cut.
+    """
+    call = _Call(buf, seed, stream, global_shape, offsets)
+    mean, std, a, b = _real(mean, "mean"), _real(std, "std"), _real(a, "a"), _real(b, "b")
+    if std <= 0:
+        raise ValueError(f"std must be > 0 for a truncated normal; got {std}")
+    if a >= b:
+        raise ValueError(f"a must be < b; got a={a}, b={b}")
+    if (a - mean) / std < -NOTHING_CUT_SIGMAS and (b - mean) / std > NOTHING_CUT_SIGMAS:
+        warnings.warn(f"trunc_normal_: the bounds [a, b] = [{a}, {b}] lie more than {NOTHING_CUT_SIGMAS:g} "
+                      f"std (std={std}) from the mean, so nothing is truncated; pass "
+                      f"a=mean - 2*std, b=mean + 2*std for a 2-sigma cut", UserWarning, stacklevel=2)
+    return call.fill("trunc_normal", _params.trunc_normal(mean, std, a, b, call.kind))
+
+
+# ----------------------------------------------------------------- variance scaling
+def _fans(call, layout, fan_in, fan_out, need):
+    _choice(layout, "layout", LAYOUTS)
+    given = {"fan_in": fan_in, "fan_out": fan_out}
+    for name, v in given.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or v <= 0):
+            raise ValueError(f"{name} must be a positive integer; got {v!r}")
+    if all(given[n] is not None for n in need):
+        fi, fo = fan_in, fan_out
+    else:
+        fi, fo = compute_fans(call.gshape, layout)
+        fi = fi if fan_in is None else fan_in
+        fo = fo if fan_out is None else fan_out
+    return (None if fi is None else int(fi)), (None if fo is None else int(fo))
+
+
+def variance_scaling_(buf, scale=1.0, mode="fan_in", distribution="truncated_normal", *,
+                      layout="out_in", fan_in=None, fan_out=None, seed=None, stream=0,
+                      global_shape=None, offsets=None):
+    """The core of every fan-based initializer (jax.nn.initializers.variance_scaling).
+
+    With n = fan_in, fan_out or (fan_in + fan_out) / 2 (``mode``), the
+    variance is ``scale / n`` and ``distribution`` is
+
+    * ``"truncated_normal"``: normal cut at +-2 sigma, with sigma =
+      sqrt(scale / n) / 0.87962566103423978 so that the variance is kept;
+    * ``"normal"``: N(0, scale / n);
+    * ``"uniform"``: U(-sqrt(3 scale / n), sqrt(3 scale / n)).
+
+    Fans come from ``global_shape`` when given (never from the shard), in
+    ``layout`` ``"out_in"`` (torch, ``(out, in, *kernel)``) or ``"in_out"``
+    (JAX/Keras, ``(*kernel, in, out)``); ``fan_in=`` / ``fan_out=`` override them.
+    """
+    call = _Call(buf, seed, stream, global_shape, offsets)
+    scale = _real(scale, "scale")
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0; got {scale}")
+    _choice(mode, "mode", MODES)
+    _choice(distribution, "distribution", DISTRIBUTIONS)
+    need = {"fan_in": ("fan_in",), "fan_out": ("fan_out",), "fan_avg": ("fan_in", "fan_out")}[mode]
+    if call.empty:
+        _choice(layout, "layout", LAYOUTS)
+        warnings.warn("Initializing zero-element tensors is a no-op", UserWarning, stacklevel=3)
+        return call.buf
+    fi, fo = _fans(call, layout, fan_in, fan_out, need)
+    n = {"fan_in": fi, "fan_out": fo}.get(mode) or (fi + fo) / 2.0
+    variance = scale / n
+    if distribution == "uniform":
+        limit = math.sqrt(3.0 * variance)
+        return call.fill("uniform", _params.uniform(-limit, limit, call.kind))
+    if distribution == "normal":
+        return call.fill("normal", _params.normal(0.0, math.sqrt(variance), call.kind))
+    std = math.sqrt(variance) / TRUNC_STD_2SIGMA
+    return call.fill("trunc_normal", _params.trunc_normal(0.0, std, -2.0 * std, 2.0 * std, call.kind))
+
+
+def _fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets):
+    return dict(layout=layout, fan_in=fan_in, fan_out=fan_out, seed=seed, stream=stream,
+                global_shape=global_shape, offsets=offsets)
+
+
+def _gain(gain):
+    gain = _real(gain, "gain")
+    if gain <= 0:
+        raise ValueError(f"gain must be > 0; got {gain}")
+    return gain
+
+
+def xavier_uniform_(buf, gain=1.0, *, layout="out_in", fan_in=None, fan_out=None, seed=None,
+                    stream=0, global_shape=None, offsets=None):
+    """Xavier/Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)).
+
+    Glorot & Bengio, "Understanding the difficulty of training deep
+    feedforward neural networks" (2010).  Also known as glorot_uniform_,
+    torch.nn.init.xavier_uniform_; = variance_scaling_(gain**2, "fan_avg", "uniform").
+    """
+    return variance_scaling_(buf, _gain(gain) ** 2, "fan_avg", "uniform",
+                             **_fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets))
+
+
+def xavier_normal_(buf, gain=1.0, *, layout="out_in", fan_in=None, fan_out=None, seed=None,
+                   stream=0, global_shape=None, offsets=None):
+    """Xavier/Glorot normal: N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)).
+
+    Glorot & Bengio (2010).  Also known as glorot_normal_,
+    torch.nn.init.xavier_normal_ (a plain normal, as here; Keras' GlorotNormal
+    is truncated).  = variance_scaling_(gain**2, "fan_avg", "normal").
+    """
+    return variance_scaling_(buf, _gain(gain) ** 2, "fan_avg", "normal",
+                             **_fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets))
+
+
+def _he_scale(a, mode, nonlinearity):
+    _choice(mode, "mode", ("fan_in", "fan_out"))
+    _choice(nonlinearity, "nonlinearity", calculate_gain.__globals__["NONLINEARITIES"])
+    return calculate_gain(nonlinearity, _real(a, "a")) ** 2
+
+
+def he_uniform_(buf, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, layout="out_in",
+                fan_in=None, fan_out=None, seed=None, stream=0, global_shape=None, offsets=None):
+    """He/Kaiming uniform: U(-bound, bound), bound = gain * sqrt(3 / fan_mode).
+
+    He et al., "Delving deep into rectifiers" (2015).  ``gain =
+    calculate_gain(nonlinearity, a)``, ``a`` the negative slope of a leaky
+    ReLU; torch's semantics and defaults.  Also known as kaiming_uniform_,
+    torch.nn.init.kaiming_uniform_; = variance_scaling_(gain**2, mode, "uniform").
+    """
+    return variance_scaling_(buf, _he_scale(a, mode, nonlinearity), mode, "uniform",
+                             **_fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets))
+
+
+def he_normal_(buf, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, layout="out_in",
+               fan_in=None, fan_out=None, seed=None, stream=0, global_shape=None, offsets=None):
+    """He/Kaiming normal: N(0, std^2), std = gain / sqrt(fan_mode).
+
+    He et al. (2015).  A plain (untruncated) normal, as in
+    torch.nn.init.kaiming_normal_ (JAX's he_normal is truncated: use
+    ``variance_scaling_(2.0, "fan_in", "truncated_normal")`` for that).
+    Also known as kaiming_normal_; = variance_scaling_(gain**2, mode, "normal").
+    """
+    return variance_scaling_(buf, _he_scale(a, mode, nonlinearity), mode, "normal",
+                             **_fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets))
+
+
+def lecun_uniform_(buf, *, layout="out_in", fan_in=None, fan_out=None, seed=None, stream=0,
+                   global_shape=None, offsets=None):
+    """LeCun uniform: U(-sqrt(3 / fan_in), sqrt(3 / fan_in)).
+
+    LeCun et al., "Efficient BackProp" (1998).  As jax.nn.initializers.lecun_uniform;
+    = variance_scaling_(1.0, "fan_in", "uniform").
+    """
+    return variance_scaling_(buf, 1.0, "fan_in", "uniform",
+                             **_fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets))
+
+
+def lecun_normal_(buf, *, layout="out_in", fan_in=None, fan_out=None, seed=None, stream=0,
+                  global_shape=None, offsets=None):
+    """LeCun normal: truncated normal with variance 1 / fan_in (cut at +-2 sigma).
+
+    LeCun et al. (1998); Klambauer et al., "Self-normalizing neural networks"
+    (2017).  As jax.nn.initializers.lecun_normal and Keras' LecunNormal
+    (both truncated); = variance_scaling_(1.0, "fan_in", "truncated_normal").
+    """
+    return variance_scaling_(buf, 1.0, "fan_in", "truncated_normal",
+                             **_fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets))
+
+
+glorot_uniform_ = xavier_uniform_
+glorot_normal_ = xavier_normal_
+kaiming_uniform_ = he_uniform_
+kaiming_normal_ = he_normal_
+
+
+# ----------------------------------------------------------------- constants
+def constant_(buf, value, *, seed=None, stream=0, global_shape=None, offsets=None):
+    """Fill ``buf`` with ``value`` (torch.nn.init.constant_).
+
+    float16 / bfloat16 get the float32 value rounded to nearest even (the
+    contract's rule).  ``seed`` and ``stream`` are accepted for a uniform
+    signature, checked, and unused: no random bits are drawn.
+    """
+    call = _Call(buf, seed if seed is not None else 0, stream, global_shape, offsets, draw_seed=False)
+    value = _real(value, "value")
+    v = _params.to_family(value, call.kind, "value")
+    if call.kind in ("f16", "bf16"):
+        encode, inf_bits = {"f16": (T.f32_to_f16_bits, 0x7C00), "bf16": (T.f32_to_bf16_bits, 0x7F80)}[call.kind]
+        bits = int(encode(v))
+        if bits & 0x7FFF == inf_bits:
+            raise ValueError(f"value={value!r} does not fit in {_buffers.DTYPE_NAME[call.kind]}")
+        v = np.uint16(bits)
+    if not call.empty:
+        call.arr[...] = v
+    return buf
+
+
+def zeros_(buf, *, seed=None, stream=0, global_shape=None, offsets=None):
+    """Fill ``buf`` with 0 (torch.nn.init.zeros_)."""
+    return constant_(buf, 0.0, seed=seed, stream=stream, global_shape=global_shape, offsets=offsets)
+
+
+def ones_(buf, *, seed=None, stream=0, global_shape=None, offsets=None):
+    """Fill ``buf`` with 1 (torch.nn.init.ones_)."""
+    return constant_(buf, 1.0, seed=seed, stream=stream, global_shape=global_shape, offsets=offsets)
