@@ -126,21 +126,24 @@ def _shard(arr, global_shape, offsets):
 class _Call:
     """Everything checked about one call, before any element is written."""
 
-    def __init__(self, buf, seed, stream, global_shape, offsets, draw_seed=True):
+    def __init__(self, buf, seed, stream, global_shape, offsets):
         self.buf = buf
         self.arr, self.kind = _buffers.as_writable_array(buf)
         self.gshape, self.offsets = _shard(self.arr, global_shape, offsets)
         self.stream = stream_id(stream)
-        self.seed = _resolve_seed(seed) if draw_seed else None
+        # checked now, drawn only when the kernel runs: a rejected call
+        # leaves the global generator where it was
+        self.seed = None if seed is None else _u64(seed, "seed")
 
     @property
     def empty(self):
         return self.arr.size == 0
 
     def fill(self, dist, prm):
+        seed = _resolve_seed(self.seed)
         if not self.empty:
             layout = _buffers.plan(self.arr, self.gshape, self.offsets)
-            _cpu.fill(layout, self.kind, dist, prm, self.seed, self.stream)
+            _cpu.fill(layout, self.kind, dist, prm, seed, self.stream)
         return self.buf
 
 
@@ -388,7 +391,7 @@ def constant_(buf, value, *, seed=None, stream=0, global_shape=None, offsets=Non
     contract's rule).  ``seed`` and ``stream`` are accepted for a uniform
     signature, checked, and unused: no random bits are drawn.
     """
-    call = _Call(buf, seed if seed is not None else 0, stream, global_shape, offsets, draw_seed=False)
+    call = _Call(buf, seed, stream, global_shape, offsets)
     value = _real(value, "value")
     v = _params.to_family(value, call.kind, "value")
     if call.kind in ("f16", "bf16"):

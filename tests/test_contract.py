@@ -275,6 +275,9 @@ def test_seed_none_draws_from_the_global_generator():
     fi.normal_(b)
     assert not np.array_equal(a, b)
     fi.manual_seed(123)
+    with pytest.raises(ValueError):
+        fi.normal_(c, std=-1.0)          # a rejected call draws no seed
+    fi.zeros_(c)                         # nor does a constant fill
     fi.normal_(c)
     np.testing.assert_array_equal(a, c)
 
