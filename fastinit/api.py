@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _buffers, _cpu, _params
 from . import _transforms as T
-from ._fans import LAYOUTS, calculate_gain, compute_fans
+from ._fans import LAYOUTS, NONLINEARITIES, calculate_gain, compute_fans
 
 __all__ = [
     "uniform_", "normal_", "trunc_normal_", "xavier_uniform_", "xavier_normal_",
@@ -324,7 +324,7 @@ def xavier_normal_(buf, gain=1.0, *, layout="out_in", fan_in=None, fan_out=None,
 
 def _he_scale(a, mode, nonlinearity):
     _choice(mode, "mode", ("fan_in", "fan_out"))
-    _choice(nonlinearity, "nonlinearity", calculate_gain.__globals__["NONLINEARITIES"])
+    _choice(nonlinearity, "nonlinearity", NONLINEARITIES)
     return calculate_gain(nonlinearity, _real(a, "a")) ** 2
 
 
