@@ -4,7 +4,7 @@ import sys
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help") or argv[0] != "bench":
+    if not argv or argv[0] != "bench":
         print("usage: python -m fastinit bench [--log2-size N] [--repeat R] [--no-torch]\n"
               "  bench: fastinit's fillers against NumPy (and torch when installed) and a plain fill")
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -29,14 +29,14 @@ def methods(buf, include_torch):
     rng = np.random.Generator(np.random.PCG64(0))
     w = buf.reshape(-1, 1024)              # 2-D so fan-based fillers have fans
     rows = [
-        ("fill (write ceiling)", "ceiling", lambda: buf.fill(1.0)),
-        ("fastinit zeros_", "fastinit", lambda: fi.zeros_(buf)),
-        ("fastinit uniform_", "fastinit", lambda: fi.uniform_(buf, seed=1)),
-        ("fastinit normal_", "fastinit", lambda: fi.normal_(buf, seed=1)),
-        ("fastinit trunc_normal_", "fastinit", lambda: fi.trunc_normal_(buf, seed=1)),
-        ("fastinit he_normal_", "fastinit", lambda: fi.he_normal_(w, seed=1)),
-        ("numpy Generator.random(out=)", "numpy", lambda: rng.random(out=buf, dtype=buf.dtype)),
-        ("numpy Generator.standard_normal(out=)", "numpy",
+        ("fill (write ceiling)", lambda: buf.fill(1.0)),
+        ("fastinit zeros_", lambda: fi.zeros_(buf)),
+        ("fastinit uniform_", lambda: fi.uniform_(buf, seed=1)),
+        ("fastinit normal_", lambda: fi.normal_(buf, seed=1)),
+        ("fastinit trunc_normal_", lambda: fi.trunc_normal_(buf, seed=1)),
+        ("fastinit he_normal_", lambda: fi.he_normal_(w, seed=1)),
+        ("numpy Generator.random(out=)", lambda: rng.random(out=buf, dtype=buf.dtype)),
+        ("numpy Generator.standard_normal(out=)",
          lambda: rng.standard_normal(out=buf, dtype=buf.dtype)),
     ]
     if include_torch and importlib.util.find_spec("torch") is not None:
@@ -44,9 +44,9 @@ def methods(buf, include_torch):
         t = torch.from_numpy(buf)
         tw = t.view(-1, 1024)
         rows += [
-            ("torch nn.init.uniform_", "torch", lambda: torch.nn.init.uniform_(t)),
-            ("torch nn.init.normal_", "torch", lambda: torch.nn.init.normal_(t)),
-            ("torch nn.init.kaiming_normal_", "torch", lambda: torch.nn.init.kaiming_normal_(tw)),
+            ("torch nn.init.uniform_", lambda: torch.nn.init.uniform_(t)),
+            ("torch nn.init.normal_", lambda: torch.nn.init.normal_(t)),
+            ("torch nn.init.kaiming_normal_", lambda: torch.nn.init.kaiming_normal_(tw)),
         ]
     return rows
 
@@ -66,15 +66,15 @@ def run(argv=None):
           f"python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__})",
           flush=True)
     results = []
-    for name, group, fn in methods(buf, args.torch):
+    for name, fn in methods(buf, args.torch):
         print(f"  timing {name} ...", end="\r", file=sys.stderr, flush=True)
-        results.append((name, group, n / _best(fn, args.repeat) / 1e9))
+        results.append((name, n / _best(fn, args.repeat) / 1e9))
     print(" " * 60, end="\r", file=sys.stderr)
-    ceiling = results[0][2]
+    ceiling = results[0][1]
     print(f"\n{'method':40s} {'G elem/s':>9s} {'vs fill':>8s}")
-    for name, _, rate in results:
+    for name, rate in results:
         print(f"{name:40s} {rate:9.3f} {rate / ceiling:8.2f}")
-    rate = {name: r for name, _, r in results}
+    rate = dict(results)
     np_normal = rate["numpy Generator.standard_normal(out=)"]
     print(f"\nnormal_ f32: {rate['fastinit normal_'] / np_normal:.1f}x NumPy, "
           f"{rate['fastinit normal_'] / ceiling:.2f} of the write ceiling; "

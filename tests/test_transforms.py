@@ -17,33 +17,27 @@ from fastinit import _transforms as T
 U64 = np.uint64
 
 
-@numba.njit(parallel=True)
-def _normal32(ws):
-    out = np.empty(ws.shape[0], np.float32)
-    for i in numba.prange(ws.shape[0]):
-        out[i] = T.normal_f32(ws[i])
-    return out
+def _mapper(fn, dtype, with_params=False):
+    """A parallel jitted loop applying the transform ``fn`` to each word."""
+    if with_params:
+        def apply(ws, prm):
+            out = np.empty(ws.shape[0], dtype)
+            for i in numba.prange(ws.shape[0]):
+                out[i] = fn(ws[i], prm)
+            return out
+    else:
+        def apply(ws):
+            out = np.empty(ws.shape[0], dtype)
+            for i in numba.prange(ws.shape[0]):
+                out[i] = fn(ws[i])
+            return out
+    return numba.njit(parallel=True)(apply)
 
 
-@numba.njit(parallel=True)
-def _normal64(ms):
-    out = np.empty(ms.shape[0], np.float64)
-    for i in numba.prange(ms.shape[0]):
-        out[i] = T.normal_f64(ms[i])
-    return out
-
-
-def _make_trunc(value):
-    @numba.njit(parallel=True)
-    def trunc(ws, prm):
-        out = np.empty(ws.shape[0], np.float64)
-        for i in numba.prange(ws.shape[0]):
-            out[i] = value(ws[i], prm)
-        return out
-    return trunc
-
-
-_trunc = {"f32": _make_trunc(T.value_trunc32), "f64": _make_trunc(T.value_trunc64)}
+_normal32 = _mapper(T.normal_f32, np.float32)
+_normal64 = _mapper(T.normal_f64, np.float64)
+_trunc = {"f32": _mapper(T.value_trunc32, np.float64, with_params=True),
+          "f64": _mapper(T.value_trunc64, np.float64, with_params=True)}
 
 
 @numba.njit(parallel=True)
