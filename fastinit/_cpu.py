@@ -6,10 +6,22 @@ and cached on disk:
 
 * ``contig``: a C-contiguous run of consecutive global indices (a whole
   buffer, or a shard whose inner dimensions are complete).  One counter block
-  per iteration, uint64 indices so the loop vectorises.
+  per iteration, uint64 indices so the loop vectorises.  Normal and
+  truncated-normal float32-family kernels run in tasks of
+  ``TASK_BLOCKS`` blocks: a vectorised first pass computes every element with
+  the erfinv's central branch and flags the far-tail ones (0.34% of normal
+  draws), a scalar second pass recomputes just those with the full function.
+  The same operations give the same bits, so this is invisible to the
+  contract; it doubles the speed because the vector pass skips the square
+  root and the per-lane coefficient selects of the tail branches.
 * ``rows``: anything else (strided views, shards cut along inner
   dimensions): rows of the innermost dimension, cut into chunks, each chunk a
   task.
+
+Every kernel exists in a parallel and a serial build (the same Python
+function; ``prange`` is ``range`` in the serial one).  Small calls take the
+serial build (``SERIAL_BELOW``): waking the thread pool costs more than the
+work.
 """
 import numba
 import numpy as np
@@ -20,10 +32,14 @@ from ._philox import MASK32, SHIFT32, block_words
 
 U64 = np.uint64
 ROW_CHUNK = 4096          # elements per task in the rows kernel
+TASK_BLOCKS = 2048        # counter blocks per task in the two-pass contig kernel
+SERIAL_BELOW = 1 << 15    # elements: smaller calls run the serial kernel (bench/NOTES.md)
 
 VALUE = {("uniform", "32"): T.value_uniform32, ("normal", "32"): T.value_normal32,
          ("trunc_normal", "32"): T.value_trunc32, ("uniform", "64"): T.value_uniform64,
          ("normal", "64"): T.value_normal64, ("trunc_normal", "64"): T.value_trunc64}
+FAST = {("normal", "32"): T.fast_normal32, ("trunc_normal", "32"): T.fast_trunc32,
+        ("normal", "64"): T.fast_normal64, ("trunc_normal", "64"): T.fast_trunc64}
 ENCODE = {"f32": T.encode_identity, "f64": T.encode_identity,
           "f16": T.encode_f16, "bf16": T.encode_bf16}
 
@@ -35,25 +51,47 @@ def _block_fn(value, encode, family):
             w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
             return (encode(value(w0, prm)), encode(value(w1, prm)),
                     encode(value(w2, prm)), encode(value(w3, prm)))
-        return numba.njit(block), 4
+        return numba.njit(forceinline=True)(block), 4
 
     def block(b, k0, k1, s0, s1, prm):
         w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
         return (encode(value((w0 << SHIFT32) | w1, prm)),
                 encode(value((w2 << SHIFT32) | w3, prm)))
-    return numba.njit(block), 2
+    return numba.njit(forceinline=True)(block), 2
 
 
-def _jit(fn):
-    """njit(parallel, cache), or uncached where no cache location is writable
-    (numba raises at decoration then, numba issue 4908)."""
+def _fast_block_fn(fast, encode, family):
+    """First-pass values of one block, and whether any of them must be redone."""
+    if family == "32":
+        def block(b, k0, k1, s0, s1, prm):
+            w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
+            v0, f0 = fast(w0, prm)
+            v1, f1 = fast(w1, prm)
+            v2, f2 = fast(w2, prm)
+            v3, f3 = fast(w3, prm)
+            return (encode(v0), encode(v1), encode(v2), encode(v3)), f0 | f1 | f2 | f3
+        return numba.njit(forceinline=True)(block)
+
+    def block(b, k0, k1, s0, s1, prm):
+        w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
+        v0, f0 = fast((w0 << SHIFT32) | w1, prm)
+        v1, f1 = fast((w2 << SHIFT32) | w3, prm)
+        return (encode(v0), encode(v1)), f0 | f1
+    return numba.njit(forceinline=True)(block)
+
+
+def _jit(fn, parallel):
+    """njit(cache), or uncached where no cache location is writable (numba
+    raises at decoration then, numba issue 4908).  error_model="numpy": no
+    zero-divisor test (an early exit that stops vectorisation)."""
+    opts = dict(parallel=parallel, error_model="numpy")
     try:
-        return numba.njit(parallel=True, cache=True)(fn)
+        return numba.njit(cache=True, **opts)(fn)
     except RuntimeError:
-        return numba.njit(parallel=True)(fn)
+        return numba.njit(**opts)(fn)
 
 
-@numba.njit
+@numba.njit(forceinline=True)
 def _store4(out, base, vals):
     # constant tuple indices: a loop over ``vals[k]`` does not vectorise
     out[base] = vals[0]
@@ -62,13 +100,13 @@ def _store4(out, base, vals):
     out[base + U64(3)] = vals[3]
 
 
-@numba.njit
+@numba.njit(forceinline=True)
 def _store2(out, base, vals):
     out[base] = vals[0]
     out[base + U64(1)] = vals[1]
 
 
-def _make_contig(block, per_block):
+def _make_contig(block, per_block, parallel):
     E = U64(per_block)
     store = _store4 if per_block == 4 else _store2
 
@@ -88,10 +126,53 @@ def _make_contig(block, per_block):
         for j in range(np.int64(n - start)):
             g = g0 + start + U64(j)
             out[start + U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
-    return _jit(contig)
+    return _jit(contig, parallel)
 
 
-def _make_rows(block, per_block):
+def _make_contig_two_pass(block, per_block, fast, parallel):
+    """The contig kernel for values with a fast first pass."""
+    E = U64(per_block)
+    store = _store4 if per_block == 4 else _store2
+    TB = U64(TASK_BLOCKS)
+    EIGHT = U64(8)
+
+    def contig(out, g0, k0, k1, s0, s1, prm):
+        n = U64(out.shape[0])
+        head = (E - g0 % E) % E
+        head = n if head > n else head
+        for j in range(np.int64(head)):
+            g = g0 + U64(j)
+            out[U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
+        nb = (n - head) // E
+        b0 = (g0 + head) // E
+        for t in prange(np.int64((nb + TB - U64(1)) // TB)):
+            i0 = U64(t) * TB
+            m = min(TB, nb - i0)
+            redo = np.empty(TASK_BLOCKS, np.uint8)    # one flag per block
+            any_redo = False
+            for i in range(np.int64(m)):              # vectorised
+                ii = U64(i)
+                vals, f = fast(b0 + i0 + ii, k0, k1, s0, s1, prm)
+                store(out, head + (i0 + ii) * E, vals)
+                redo[ii] = np.uint8(f)
+                any_redo |= f
+            if any_redo:
+                words = redo.view(np.uint64)          # 8 flags at a time
+                for q in range(np.int64((m + EIGHT - U64(1)) // EIGHT)):
+                    if words[q] == 0:
+                        continue
+                    for r in range(8):
+                        i = U64(q) * EIGHT + U64(r)
+                        if i < m and redo[i]:
+                            store(out, head + (i0 + i) * E, block(b0 + i0 + i, k0, k1, s0, s1, prm))
+        start = head + nb * E
+        for j in range(np.int64(n - start)):
+            g = g0 + start + U64(j)
+            out[start + U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
+    return _jit(contig, parallel)
+
+
+def _make_rows(block, per_block, parallel):
     E = U64(per_block)
     CH = ROW_CHUNK
 
@@ -125,31 +206,37 @@ def _make_rows(block, per_block):
                     if g >= gs and g < ge:
                         flat[mem + np.int64(g - g_row) * ms] = vals[k]
                 b += U64(1)
-    return _jit(rows)
+    return _jit(rows, parallel)
 
 
 _KERNELS = {}
 
 
-def kernel(dist, kind, shape):
-    """The compiled kernel for (distribution, dtype kind, loop shape)."""
-    key = (dist, kind, shape)
+def kernel(dist, kind, shape, parallel=True):
+    """The compiled kernel for (distribution, dtype kind, loop shape, build)."""
+    key = (dist, kind, shape, parallel)
     k = _KERNELS.get(key)
     if k is None:
         family = "64" if kind == "f64" else "32"
         block, per_block = _block_fn(VALUE[dist, family], ENCODE[kind], family)
-        k = (_make_contig if shape == "contig" else _make_rows)(block, per_block)
+        if shape == "rows":
+            k = _make_rows(block, per_block, parallel)
+        elif (dist, family) in FAST:
+            fast = _fast_block_fn(FAST[dist, family], ENCODE[kind], family)
+            k = _make_contig_two_pass(block, per_block, fast, parallel)
+        else:
+            k = _make_contig(block, per_block, parallel)
         _KERNELS[key] = k
     return k
 
 
-def fill(layout, kind, dist, prm, seed, stream):
+def fill(layout, kind, dist, prm, seed, stream, parallel):
     """Run the kernel described by ``layout`` (from ``_buffers.plan``)."""
     k0, k1 = U64(seed & 0xFFFFFFFF), U64(seed >> 32)
     s0, s1 = U64(stream & 0xFFFFFFFF), U64(stream >> 32)
     if layout[0] == "contig":
         _, flat, g0 = layout
-        kernel(dist, kind, "contig")(flat, g0, k0, k1, s0, s1, prm)
+        kernel(dist, kind, "contig", parallel)(flat, g0, k0, k1, s0, s1, prm)
     else:
         _, flat, base, shape, mstr, gstr, goff = layout
-        kernel(dist, kind, "rows")(flat, base, shape, mstr, gstr, goff, k0, k1, s0, s1, prm)
+        kernel(dist, kind, "rows", parallel)(flat, base, shape, mstr, gstr, goff, k0, k1, s0, s1, prm)

@@ -19,8 +19,22 @@ from fractions import Fraction
 
 import numpy as np
 from numba.core import types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic, overload, register_jitable
 from llvmlite import ir
+
+
+# ---------------------------------------------------------------- jitable
+def jitable(fn):
+    """``register_jitable`` with the options every value-path function needs.
+
+    * ``forceinline``: LLVM must inline the whole value path into the kernel
+      loop, or the loop does not vectorise (a call returning numba's status
+      code is an early exit).  Its inliner otherwise decides by size, so a
+      small change to a transform could silently make a kernel 10x slower.
+    * ``error_model="numpy"``: a float division does not test for zero and
+      raise (another early exit); our divisors are never zero.
+    """
+    return register_jitable(forceinline=True, error_model="numpy")(fn)
 
 
 # ---------------------------------------------------------------- fma

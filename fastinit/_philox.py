@@ -9,7 +9,9 @@ All values are ``uint64`` holding 32-bit words (style habit 9): the 32x32
 products fit in 64 bits, and every sum that could carry is masked.
 """
 import numpy as np
-from numba.extending import register_jitable
+
+from ._ops import jitable
+
 
 #: Round multipliers, PHILOX_M4x32_0 and PHILOX_M4x32_1 in Random123.
 PHILOX_M0 = np.uint64(0xD2511F53)
@@ -22,7 +24,7 @@ MASK32 = np.uint64(0xFFFFFFFF)
 SHIFT32 = np.uint64(32)
 
 
-@register_jitable
+@jitable
 def _round(c0, c1, c2, c3, k0, k1):
     p0 = PHILOX_M0 * c0
     p1 = PHILOX_M1 * c2
@@ -30,12 +32,12 @@ def _round(c0, c1, c2, c3, k0, k1):
             (p0 >> SHIFT32) ^ c3 ^ k1, p0 & MASK32)
 
 
-@register_jitable
+@jitable
 def _bump(k0, k1):
     return (k0 + PHILOX_W0) & MASK32, (k1 + PHILOX_W1) & MASK32
 
 
-@register_jitable
+@jitable
 def philox4x32_10(c0, c1, c2, c3, k0, k1):
     """Ten Philox rounds on counter (c0..c3) with key (k0, k1).
 
@@ -63,7 +65,7 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
     return _round(c0, c1, c2, c3, k0, k1)
 
 
-@register_jitable
+@jitable
 def block_words(block, k0, k1, s0, s1):
     """The four words of counter block ``block`` (a uint64) in stream (s0, s1).
 

@@ -18,9 +18,9 @@ Words are uint64 holding 32-bit values (see ``_ops``).
 import math
 
 import numpy as np
-from numba.extending import register_jitable
 
-from ._ops import bits_to_f32, bits_to_f64, f32_to_bits, f64_to_bits, fma
+
+from ._ops import bits_to_f32, bits_to_f64, f32_to_bits, f64_to_bits, fma, jitable
 
 F32 = np.float32
 F64 = np.float64
@@ -69,7 +69,7 @@ F32_HALF_BITS = U64(0x3F000000)    # exponent field of [0.5, 1)
 F32_EXP_BIAS_M1 = F32(126.0)
 
 
-@register_jitable
+@jitable
 def log_f32(x):
     """Natural log of a positive, normal float32 (about 1 ulp)."""
     bits = f32_to_bits(x)
@@ -128,7 +128,7 @@ ERFINV_S3 = F32(5.0)
 ERFINV_S4 = F32(7.75)
 
 
-@register_jitable
+@jitable
 def _pick(b1, b2, b3, v1, v2, v3, v4):
     if b1:
         return v1
@@ -139,16 +139,21 @@ def _pick(b1, b2, b3, v1, v2, v3, v4):
     return v4
 
 
-@register_jitable
+@jitable
+def _erfinv_w(p):
+    """x = 1 - 2p and w = -log(1 - x^2), with 1 - x^2 = 4p(1 - p) formed from p."""
+    two_p = p + p
+    return F32_ONE - two_p, -log_f32(two_p * (F32_TWO - two_p))
+
+
+@jitable
 def tail_f32(p):
     """-Phi^-1(p) for p in (0, 1), most accurate for p <= 1/2.
 
     With x = 1 - 2p, -Phi^-1(p) = sqrt(2) erfinv(x) and 1 - x^2 = 4p(1 - p),
     which is formed from p without cancellation.
     """
-    two_p = p + p
-    x = F32_ONE - two_p
-    w = -log_f32(two_p * (F32_TWO - two_p))
+    x, w = _erfinv_w(p)
     b1 = w < ERFINV_W1
     b2 = w < ERFINV_W2
     b3 = w < ERFINV_W3
@@ -168,22 +173,70 @@ def tail_f32(p):
     return (r * x) * SQRT2_F32
 
 
-@register_jitable
+@jitable
+def tail_central_f32(p):
+    """(tail_f32(p), False) where Giles' central branch (w < 5) serves, else
+    (something, True).
+
+    The same operations as ``tail_f32`` on its first branch, so the same bits,
+    without the square root and the per-lane coefficient selects that the
+    other 0.34% of normal draws need.  Kernels use it on a first pass and
+    redo the flagged elements with ``tail_f32``.
+    """
+    x, w = _erfinv_w(p)
+    a = w - ERFINV_S1
+    r = F32_ZERO
+    r = fma(r, a, ERFINV_C1[0])
+    r = fma(r, a, ERFINV_C1[1])
+    r = fma(r, a, ERFINV_C1[2])
+    r = fma(r, a, ERFINV_C1[3])
+    r = fma(r, a, ERFINV_C1[4])
+    r = fma(r, a, ERFINV_C1[5])
+    r = fma(r, a, ERFINV_C1[6])
+    r = fma(r, a, ERFINV_C1[7])
+    r = fma(r, a, ERFINV_C1[8])
+    return (r * x) * SQRT2_F32, w >= ERFINV_W1
+
+
+@jitable
 def uniform_f32(w, low, scale):
     """low + (high - low) * u, u = (w >> 8) 2^-24."""
     return fma(scale, F32(w >> U8) * TWO_M24, low)
 
 
-@register_jitable
-def normal_f32(w):
-    """z = Phi^-1((w + 0.5) 2^-32), exactly antisymmetric under w -> ~w."""
+@jitable
+def _normal_p_f32(w):
+    """(w < 2^31, p): z = -tail(p) if the first else tail(p), p in (0, 1/2)."""
     neg = w < HALF32
     wp = w if neg else w ^ MASK32                 # min(w, ~w) < 2^31
-    z = tail_f32(F32(wp * U2 + U1) * TWO_M33)     # p in (0, 1/2)
+    return neg, F32(wp * U2 + U1) * TWO_M33
+
+
+@jitable
+def normal_f32(w):
+    """z = Phi^-1((w + 0.5) 2^-32), exactly antisymmetric under w -> ~w."""
+    neg, p = _normal_p_f32(w)
+    z = tail_f32(p)
     return -z if neg else z
 
 
-@register_jitable
+@jitable
+def normal_fast_f32(w):
+    """``(normal_f32(w), False)``, or ``(anything, True)`` for a far-tail word."""
+    neg, p = _normal_p_f32(w)
+    z, far = tail_central_f32(p)
+    return (-z if neg else z), far
+
+
+@jitable
+def _trunc_p_f32(w, all_lower, threshold, pl, qb, d):
+    lower = all_lower or w < threshold
+    u = F32(w * U2 + U1) * TWO_M33
+    v = F32((w ^ MASK32) * U2 + U1) * TWO_M33
+    return lower, (fma(u, d, pl) if lower else fma(v, d, qb))
+
+
+@jitable
 def trunc_normal_f32(w, all_lower, threshold, pl, qb, d):
     """Phi^-1(Phi(alpha) + u (Phi(beta) - Phi(alpha))), u = (w + 0.5) 2^-32.
 
@@ -192,15 +245,20 @@ def trunc_normal_f32(w, all_lower, threshold, pl, qb, d):
     ``Q(beta) + (1 - u) D`` (with 1 - u from the complement word), each with
     one fma, so both tails keep their relative precision.
     """
-    lower = all_lower or w < threshold
-    u = F32(w * U2 + U1) * TWO_M33
-    v = F32((w ^ MASK32) * U2 + U1) * TWO_M33
-    p = fma(u, d, pl) if lower else fma(v, d, qb)
+    lower, p = _trunc_p_f32(w, all_lower, threshold, pl, qb, d)
     z = tail_f32(p)
     return -z if lower else z
 
 
-@register_jitable
+@jitable
+def trunc_normal_fast_f32(w, all_lower, threshold, pl, qb, d):
+    """``(trunc_normal_f32(...), False)``, or ``(anything, True)``."""
+    lower, p = _trunc_p_f32(w, all_lower, threshold, pl, qb, d)
+    z, far = tail_central_f32(p)
+    return (-z if lower else z), far
+
+
+@jitable
 def clamp(x, lo, hi):
     x = lo if x < lo else x
     return hi if x > hi else x
@@ -220,14 +278,14 @@ BF16_ROUND = U64(0x7FFF)
 MASK16 = U64(0xFFFF)
 
 
-@register_jitable
+@jitable
 def f32_to_bf16_bits(x):
     """bfloat16 bits of x, rounded to nearest even (x finite or inf)."""
     b = f32_to_bits(x)
     return ((b + BF16_ROUND + ((b >> U16) & U1)) >> U16) & MASK16
 
 
-@register_jitable
+@jitable
 def f32_to_f16_bits(x):
     """float16 bits of x, rounded to nearest even, subnormals and overflow
     included (F. Giesen, "float_to_half_fast3_rtne", public domain)."""
@@ -259,7 +317,7 @@ F64_HALF_BITS = U64(0x3FE0000000000000)
 F64_EXP_BIAS_M1 = F64(1022.0)
 
 
-@register_jitable
+@jitable
 def log_f64(x):
     """Natural log of a positive, normal float64 (about 1 ulp)."""
     bits = f64_to_bits(x)
@@ -316,9 +374,36 @@ AS241_SHIFT_FAR = F64(5.0)
 F64_ZERO = F64(0.0)
 
 
-@register_jitable
-def tail_f64(p):
-    """-Phi^-1(p) for p in (0, 1/2]."""
+@jitable
+def _as241_far_ratio(t, mid):
+    """Numerator and denominator of AS241's tail branches at t = sqrt(-log p)."""
+    a = t - AS241_SHIFT_MID if mid else t - AS241_SHIFT_FAR
+    num = F64_ZERO
+    den = F64_ZERO
+    num = fma(num, a, AS241_C[0] if mid else AS241_E[0])
+    den = fma(den, a, AS241_D[0] if mid else AS241_F[0])
+    num = fma(num, a, AS241_C[1] if mid else AS241_E[1])
+    den = fma(den, a, AS241_D[1] if mid else AS241_F[1])
+    num = fma(num, a, AS241_C[2] if mid else AS241_E[2])
+    den = fma(den, a, AS241_D[2] if mid else AS241_F[2])
+    num = fma(num, a, AS241_C[3] if mid else AS241_E[3])
+    den = fma(den, a, AS241_D[3] if mid else AS241_F[3])
+    num = fma(num, a, AS241_C[4] if mid else AS241_E[4])
+    den = fma(den, a, AS241_D[4] if mid else AS241_F[4])
+    num = fma(num, a, AS241_C[5] if mid else AS241_E[5])
+    den = fma(den, a, AS241_D[5] if mid else AS241_F[5])
+    num = fma(num, a, AS241_C[6] if mid else AS241_E[6])
+    den = fma(den, a, AS241_D[6] if mid else AS241_F[6])
+    num = fma(num, a, AS241_C[7] if mid else AS241_E[7])
+    den = fma(den, a, AS241_D[7] if mid else AS241_F[7])
+    return num, den
+
+
+@jitable
+def _as241(p, no_far):
+    """(-Phi^-1(p), far) for p in (0, 1/2]; far flags p below e^-25, AS241's
+    last branch.  With ``no_far`` that branch is not evaluated (its lanes get
+    a wrong value, flagged)."""
     q = p - F64_HALF
     r = fma(-q, q, AS241_CONST1)
     num = F64_ZERO
@@ -339,104 +424,150 @@ def tail_f64(p):
     den = fma(den, r, AS241_B[6])
     num = fma(num, r, AS241_A[7])
     den = fma(den, r, AS241_B[7])
-    central = -((q * num) / den)
+    num_central = -(q * num)      # -(a / b) == (-a) / b exactly: one division serves both branches
+    den_central = den
     t = math.sqrt(-log_f64(p))
     mid = t <= AS241_SPLIT2
-    a = t - AS241_SHIFT_MID if mid else t - AS241_SHIFT_FAR
-    num = F64_ZERO
-    den = F64_ZERO
-    num = fma(num, a, AS241_C[0] if mid else AS241_E[0])
-    den = fma(den, a, AS241_D[0] if mid else AS241_F[0])
-    num = fma(num, a, AS241_C[1] if mid else AS241_E[1])
-    den = fma(den, a, AS241_D[1] if mid else AS241_F[1])
-    num = fma(num, a, AS241_C[2] if mid else AS241_E[2])
-    den = fma(den, a, AS241_D[2] if mid else AS241_F[2])
-    num = fma(num, a, AS241_C[3] if mid else AS241_E[3])
-    den = fma(den, a, AS241_D[3] if mid else AS241_F[3])
-    num = fma(num, a, AS241_C[4] if mid else AS241_E[4])
-    den = fma(den, a, AS241_D[4] if mid else AS241_F[4])
-    num = fma(num, a, AS241_C[5] if mid else AS241_E[5])
-    den = fma(den, a, AS241_D[5] if mid else AS241_F[5])
-    num = fma(num, a, AS241_C[6] if mid else AS241_E[6])
-    den = fma(den, a, AS241_D[6] if mid else AS241_F[6])
-    num = fma(num, a, AS241_C[7] if mid else AS241_E[7])
-    den = fma(den, a, AS241_D[7] if mid else AS241_F[7])
-    tail = num / den
-    return central if -q <= AS241_SPLIT1 else tail
+    num, den = _as241_far_ratio(t, mid or no_far)
+    central = -q <= AS241_SPLIT1
+    return (num_central if central else num) / (den_central if central else den), not (central or mid)
 
 
-@register_jitable
+@jitable
+def tail_f64(p):
+    """-Phi^-1(p) for p in (0, 1/2]."""
+    return _as241(p, False)[0]
+
+
+@jitable
+def tail_fast_f64(p):
+    """``(tail_f64(p), False)``, or ``(anything, True)`` for p < e^-25."""
+    return _as241(p, True)
+
+
+@jitable
 def uniform_f64(m, low, scale):
     """low + (high - low) * u, u = (m >> 11) 2^-53."""
     return fma(scale, F64(m >> U11) * TWO_M53, low)
 
 
-@register_jitable
-def normal_f64(m):
-    """z = Phi^-1((m + 0.5) 2^-64), exactly antisymmetric under m -> ~m."""
+@jitable
+def _normal_p_f64(m):
     neg = m < HALF64
     mp = m if neg else m ^ MASK64
-    z = tail_f64(F64(mp * U2 + U1) * TWO_M65)
+    return neg, F64(mp * U2 + U1) * TWO_M65
+
+
+@jitable
+def normal_f64(m):
+    """z = Phi^-1((m + 0.5) 2^-64), exactly antisymmetric under m -> ~m."""
+    neg, p = _normal_p_f64(m)
+    z = tail_f64(p)
     return -z if neg else z
 
 
-@register_jitable
-def trunc_normal_f64(m, all_lower, threshold, pl, qb, d):
-    """The float64 twin of ``trunc_normal_f32``, u = (m + 0.5) 2^-64."""
+@jitable
+def normal_fast_f64(m):
+    neg, p = _normal_p_f64(m)
+    z, far = tail_fast_f64(p)
+    return (-z if neg else z), far
+
+
+@jitable
+def _trunc_p_f64(m, all_lower, threshold, pl, qb, d):
     lower = all_lower or m < threshold
     u = fma(F64(m), TWO_M64, TWO_M65)
     v = fma(F64(m ^ MASK64), TWO_M64, TWO_M65)
-    p = fma(u, d, pl) if lower else fma(v, d, qb)
+    return lower, (fma(u, d, pl) if lower else fma(v, d, qb))
+
+
+@jitable
+def trunc_normal_f64(m, all_lower, threshold, pl, qb, d):
+    """The float64 twin of ``trunc_normal_f32``, u = (m + 0.5) 2^-64."""
+    lower, p = _trunc_p_f64(m, all_lower, threshold, pl, qb, d)
     z = tail_f64(p)
     return -z if lower else z
+
+
+@jitable
+def trunc_normal_fast_f64(m, all_lower, threshold, pl, qb, d):
+    lower, p = _trunc_p_f64(m, all_lower, threshold, pl, qb, d)
+    z, far = tail_fast_f64(p)
+    return (-z if lower else z), far
 
 
 # ----------------------------------------------------------------- element values
 # One function per (family, distribution): word(s) + parameters -> value in
 # the family's float type, scale and shift included.  ``prm`` is a tuple
 # made by ``fastinit._params``.
-@register_jitable
+@jitable
 def value_uniform32(w, prm):
     return uniform_f32(w, prm[0], prm[1])
 
 
-@register_jitable
+@jitable
 def value_normal32(w, prm):
     return fma(prm[1], normal_f32(w), prm[0])
 
 
-@register_jitable
+@jitable
 def value_trunc32(w, prm):
     z = trunc_normal_f32(w, prm[4], prm[5], prm[6], prm[7], prm[8])
     return clamp(fma(prm[1], z, prm[0]), prm[2], prm[3])
 
 
-@register_jitable
+# Fast first-pass variants: (value, redo) where redo flags the elements that
+# the kernel must recompute with the function above (see ``_cpu``).
+@jitable
+def fast_normal32(w, prm):
+    z, far = normal_fast_f32(w)
+    return fma(prm[1], z, prm[0]), far
+
+
+@jitable
+def fast_trunc32(w, prm):
+    z, far = trunc_normal_fast_f32(w, prm[4], prm[5], prm[6], prm[7], prm[8])
+    return clamp(fma(prm[1], z, prm[0]), prm[2], prm[3]), far
+
+
+@jitable
 def value_uniform64(m, prm):
     return uniform_f64(m, prm[0], prm[1])
 
 
-@register_jitable
+@jitable
 def value_normal64(m, prm):
     return fma(prm[1], normal_f64(m), prm[0])
 
 
-@register_jitable
+@jitable
 def value_trunc64(m, prm):
     z = trunc_normal_f64(m, prm[4], prm[5], prm[6], prm[7], prm[8])
     return clamp(fma(prm[1], z, prm[0]), prm[2], prm[3])
 
 
-@register_jitable
+@jitable
+def fast_normal64(m, prm):
+    z, far = normal_fast_f64(m)
+    return fma(prm[1], z, prm[0]), far
+
+
+@jitable
+def fast_trunc64(m, prm):
+    z, far = trunc_normal_fast_f64(m, prm[4], prm[5], prm[6], prm[7], prm[8])
+    return clamp(fma(prm[1], z, prm[0]), prm[2], prm[3]), far
+
+
+@jitable
 def encode_identity(x):
     return x
 
 
-@register_jitable
+@jitable
 def encode_f16(x):
     return np.uint16(f32_to_f16_bits(x))
 
 
-@register_jitable
+@jitable
 def encode_bf16(x):
     return np.uint16(f32_to_bf16_bits(x))

@@ -13,9 +13,11 @@ import warnings
 
 import numpy as np
 
-from . import _buffers, _cpu, _params
+from . import _buffers, _params, _threads
 from . import _transforms as T
 from ._fans import LAYOUTS, NONLINEARITIES, calculate_gain, compute_fans
+
+_threads.prefer_tbb()
 
 __all__ = [
     "uniform_", "normal_", "trunc_normal_", "xavier_uniform_", "xavier_normal_",
@@ -143,7 +145,7 @@ class _Call:
         seed = _resolve_seed(self.seed)
         if not self.empty:
             layout = _buffers.plan(self.arr, self.gshape, self.offsets)
-            _cpu.fill(layout, self.kind, dist, prm, seed, self.stream)
+            _threads.fill(layout, self.arr.size, self.kind, dist, prm, seed, self.stream)
         return self.buf
 
 

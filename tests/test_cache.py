@@ -26,7 +26,7 @@ def test_no_cache_location_falls_back_to_uncached(monkeypatch):
         for i in numba.prange(out.shape[0]):
             out[i] += 1.0
 
-    k = _cpu._jit(add_one)
+    k = _cpu._jit(add_one, parallel=True)
     a = np.zeros(5)
     k(a)
     assert isinstance(k._cache, NullCache) and np.all(a == 1.0)
