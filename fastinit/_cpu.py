@@ -28,6 +28,7 @@ import numpy as np
 from numba import prange
 
 from . import _transforms as T
+from ._ops import jitable
 from ._philox import MASK32, SHIFT32, block_words
 
 U64 = np.uint64
@@ -51,13 +52,13 @@ def _block_fn(value, encode, family):
             w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
             return (encode(value(w0, prm)), encode(value(w1, prm)),
                     encode(value(w2, prm)), encode(value(w3, prm)))
-        return numba.njit(forceinline=True)(block), 4
+        return jitable(block), 4
 
     def block(b, k0, k1, s0, s1, prm):
         w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
         return (encode(value((w0 << SHIFT32) | w1, prm)),
                 encode(value((w2 << SHIFT32) | w3, prm)))
-    return numba.njit(forceinline=True)(block), 2
+    return jitable(block), 2
 
 
 def _fast_block_fn(fast, encode, family):
@@ -70,20 +71,29 @@ def _fast_block_fn(fast, encode, family):
             v2, f2 = fast(w2, prm)
             v3, f3 = fast(w3, prm)
             return (encode(v0), encode(v1), encode(v2), encode(v3)), f0 | f1 | f2 | f3
-        return numba.njit(forceinline=True)(block)
+        return jitable(block)
 
     def block(b, k0, k1, s0, s1, prm):
         w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
         v0, f0 = fast((w0 << SHIFT32) | w1, prm)
         v1, f1 = fast((w2 << SHIFT32) | w3, prm)
         return (encode(v0), encode(v1)), f0 | f1
-    return numba.njit(forceinline=True)(block)
+    return jitable(block)
 
 
 def _jit(fn, parallel):
     """njit(cache), or uncached where no cache location is writable (numba
     raises at decoration then, numba issue 4908).  error_model="numpy": no
-    zero-divisor test (an early exit that stops vectorisation)."""
+    zero-divisor test (an early exit that stops vectorisation).
+
+    numba keys its on-disk cache by the function's code and closure cells,
+    not by its compile flags: every kernel closes over ``BUILD`` (the
+    parallel flag) so that the serial and parallel builds of one kernel do
+    not load each other.  The cells hold plain module-level functions
+    (``jitable``), which pickle the same in every process; a dispatcher in a
+    cell would pickle with a fresh id and never hit the cache.
+    """
+    assert "BUILD" in fn.__code__.co_freevars
     opts = dict(parallel=parallel, error_model="numpy")
     try:
         return numba.njit(cache=True, **opts)(fn)
@@ -91,7 +101,7 @@ def _jit(fn, parallel):
         return numba.njit(**opts)(fn)
 
 
-@numba.njit(forceinline=True)
+@jitable
 def _store4(out, base, vals):
     # constant tuple indices: a loop over ``vals[k]`` does not vectorise
     out[base] = vals[0]
@@ -100,17 +110,19 @@ def _store4(out, base, vals):
     out[base + U64(3)] = vals[3]
 
 
-@numba.njit(forceinline=True)
+@jitable
 def _store2(out, base, vals):
     out[base] = vals[0]
     out[base + U64(1)] = vals[1]
 
 
 def _make_contig(block, per_block, parallel):
+    BUILD = parallel
     E = U64(per_block)
     store = _store4 if per_block == 4 else _store2
 
     def contig(out, g0, k0, k1, s0, s1, prm):
+        assert BUILD == BUILD               # a cell naming the build (see _jit)
         n = U64(out.shape[0])
         head = (E - g0 % E) % E
         head = n if head > n else head
@@ -131,12 +143,14 @@ def _make_contig(block, per_block, parallel):
 
 def _make_contig_two_pass(block, per_block, fast, parallel):
     """The contig kernel for values with a fast first pass."""
+    BUILD = parallel
     E = U64(per_block)
     store = _store4 if per_block == 4 else _store2
     TB = U64(TASK_BLOCKS)
     EIGHT = U64(8)
 
     def contig(out, g0, k0, k1, s0, s1, prm):
+        assert BUILD == BUILD               # a cell naming the build (see _jit)
         n = U64(out.shape[0])
         head = (E - g0 % E) % E
         head = n if head > n else head
@@ -173,10 +187,12 @@ def _make_contig_two_pass(block, per_block, fast, parallel):
 
 
 def _make_rows(block, per_block, parallel):
+    BUILD = parallel
     E = U64(per_block)
     CH = ROW_CHUNK
 
     def rows(flat, base, shape, mstr, gstr, goff, k0, k1, s0, s1, prm):
+        assert BUILD == BUILD               # a cell naming the build (see _jit)
         d = shape.shape[0]
         rowlen = shape[d - 1]
         ms = mstr[d - 1]

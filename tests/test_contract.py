@@ -123,8 +123,8 @@ print(numba.threading_layer(), hashlib.sha256(x.tobytes() + y.tobytes()).hexdige
 """
 
 
-# numba finds pip's libtbb only through the loader path (numba's tbbpool
-# links libtbb.so.12, which pip puts in <prefix>/lib)
+# pip puts libtbb.so.12 in <prefix>/lib, where numba's tbbpool does not look;
+# fastinit loads it when NUMBA_THREADING_LAYER=tbb (no LD_LIBRARY_PATH here)
 TBB_LIB = os.path.join(sys.prefix, "lib")
 
 
@@ -132,8 +132,7 @@ TBB_LIB = os.path.join(sys.prefix, "lib")
 def test_threading_layers_give_the_same_bits(layer):
     if layer == "tbb" and not os.path.exists(os.path.join(TBB_LIB, "libtbb.so.12")):
         pytest.skip("no libtbb.so.12 in this environment (pip install tbb)")
-    env = dict(os.environ, NUMBA_THREADING_LAYER=layer,
-               LD_LIBRARY_PATH=os.pathsep.join(filter(None, [TBB_LIB, os.environ.get("LD_LIBRARY_PATH")])))
+    env = dict(os.environ, NUMBA_THREADING_LAYER=layer)
     base = subprocess.run([sys.executable, "-c", LAYER_SCRIPT], capture_output=True, text=True,
                           env=dict(os.environ, NUMBA_NUM_THREADS="1"))
     run = subprocess.run([sys.executable, "-c", LAYER_SCRIPT], capture_output=True, text=True, env=env)
