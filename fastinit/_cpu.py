@@ -7,13 +7,20 @@ and cached on disk:
 * ``contig``: a C-contiguous run of consecutive global indices (a whole
   buffer, or a shard whose inner dimensions are complete).  One counter block
   per iteration, uint64 indices so the loop vectorises.  Normal and
-  truncated-normal float32-family kernels run in tasks of
-  ``TASK_BLOCKS`` blocks: a vectorised first pass computes every element with
-  the erfinv's central branch and flags the far-tail ones (0.34% of normal
-  draws), a scalar second pass recomputes just those with the full function.
+  truncated-normal kernels run in tasks of ``TASK_BLOCKS`` blocks with a
+  vectorised first pass that skips the rare branches of the inverse CDF and
+  flags the elements that need them:
+
+  - float32 family (``_make_contig_two_pass``): the erfinv's central branch
+    only (no square root, no per-lane coefficient selects); the flagged far
+    tails (0.34% of normal draws) get their words again (scalar Philox) and
+    are recomputed in full in one vectorised loop;
+  - float64 (``_make_contig_retry``): AS241 without its last branch
+    (p < e^-25, about 1 draw in 10^11): a task with a flagged element is
+    recomputed in full.
+
   The same operations give the same bits, so this is invisible to the
-  contract; it doubles the speed because the vector pass skips the square
-  root and the per-lane coefficient selects of the tail branches.
+  contract (the golden hashes check it).
 * ``rows``: anything else (strided views, shards cut along inner
   dimensions): rows of the innermost dimension, cut into chunks, each chunk a
   task.
@@ -59,6 +66,13 @@ def _block_fn(value, encode, family):
         return (encode(value((w0 << SHIFT32) | w1, prm)),
                 encode(value((w2 << SHIFT32) | w3, prm)))
     return jitable(block), 2
+
+
+def _value_fn(value, encode):
+    """One 32-bit-family element from its word."""
+    def element(w, prm):
+        return encode(value(w, prm))
+    return jitable(element)
 
 
 def _fast_block_fn(fast, encode, family):
@@ -141,8 +155,8 @@ def _make_contig(block, per_block, parallel):
     return _jit(contig, parallel)
 
 
-def _make_contig_two_pass(block, per_block, fast, parallel):
-    """The contig kernel for values with a fast first pass."""
+def _make_contig_two_pass(block, value, per_block, fast, parallel):
+    """The contig kernel for values with a fast first pass (32-bit family)."""
     BUILD = parallel
     E = U64(per_block)
     store = _store4 if per_block == 4 else _store2
@@ -171,14 +185,68 @@ def _make_contig_two_pass(block, per_block, fast, parallel):
                 redo[ii] = np.uint8(f)
                 any_redo |= f
             if any_redo:
-                words = redo.view(np.uint64)          # 8 flags at a time
+                # gather the words of the flagged blocks (scalar Philox),
+                # then recompute their values in one vectorised loop
+                flags = redo.view(np.uint64)          # 8 flags at a time
+                pos = np.empty(TASK_BLOCKS, np.uint64)
+                wl = np.empty(TASK_BLOCKS * 4, np.uint64)
+                c = U64(0)
                 for q in range(np.int64((m + EIGHT - U64(1)) // EIGHT)):
-                    if words[q] == 0:
+                    if flags[q] == 0:
                         continue
                     for r in range(8):
                         i = U64(q) * EIGHT + U64(r)
                         if i < m and redo[i]:
-                            store(out, head + (i0 + i) * E, block(b0 + i0 + i, k0, k1, s0, s1, prm))
+                            w0, w1, w2, w3 = block_words(b0 + i0 + i, k0, k1, s0, s1)
+                            pos[c] = head + (i0 + i) * E
+                            _store4(wl, c * E, (w0, w1, w2, w3))
+                            c += U64(1)
+                vals = np.empty(TASK_BLOCKS * 4, out.dtype)
+                for j in range(np.int64(c * E)):      # vectorised
+                    vals[j] = value(wl[j], prm)
+                for j in range(np.int64(c)):
+                    jj = U64(j)
+                    _store4(out, pos[jj], (vals[jj * E], vals[jj * E + U64(1)],
+                                           vals[jj * E + U64(2)], vals[jj * E + U64(3)]))
+        start = head + nb * E
+        for j in range(np.int64(n - start)):
+            g = g0 + start + U64(j)
+            out[start + U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
+    return _jit(contig, parallel)
+
+
+def _make_contig_retry(block, per_block, fast, parallel):
+    """The contig kernel for values whose fast first pass is almost never
+    wrong (float64: AS241's last branch, p < e^-25): a task with a flagged
+    element is simply recomputed in full."""
+    BUILD = parallel
+    E = U64(per_block)
+    TB = U64(TASK_BLOCKS)
+    store = _store4 if per_block == 4 else _store2
+
+    def contig(out, g0, k0, k1, s0, s1, prm):
+        assert BUILD == BUILD               # a cell naming the build (see _jit)
+        n = U64(out.shape[0])
+        head = (E - g0 % E) % E
+        head = n if head > n else head
+        for j in range(np.int64(head)):
+            g = g0 + U64(j)
+            out[U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
+        nb = (n - head) // E
+        b0 = (g0 + head) // E
+        for t in prange(np.int64((nb + TB - U64(1)) // TB)):
+            i0 = U64(t) * TB
+            m = min(TB, nb - i0)
+            redo = False
+            for i in range(np.int64(m)):              # vectorised
+                ii = U64(i)
+                vals, f = fast(b0 + i0 + ii, k0, k1, s0, s1, prm)
+                store(out, head + (i0 + ii) * E, vals)
+                redo |= f
+            if redo:
+                for i in range(np.int64(m)):
+                    ii = U64(i)
+                    store(out, head + (i0 + ii) * E, block(b0 + i0 + ii, k0, k1, s0, s1, prm))
         start = head + nb * E
         for j in range(np.int64(n - start)):
             g = g0 + start + U64(j)
@@ -239,7 +307,11 @@ def kernel(dist, kind, shape, parallel=True):
             k = _make_rows(block, per_block, parallel)
         elif (dist, family) in FAST:
             fast = _fast_block_fn(FAST[dist, family], ENCODE[kind], family)
-            k = _make_contig_two_pass(block, per_block, fast, parallel)
+            if family == "32":
+                value = _value_fn(VALUE[dist, family], ENCODE[kind])
+                k = _make_contig_two_pass(block, value, per_block, fast, parallel)
+            else:
+                k = _make_contig_retry(block, per_block, fast, parallel)
         else:
             k = _make_contig(block, per_block, parallel)
         _KERNELS[key] = k
