@@ -92,6 +92,8 @@ def plan(arr, global_shape, offsets):
     mstrides, gstrides, goffsets)`` for the general case, with strides in
     elements and ``flat`` a 1-D view starting at the lowest address.
     """
+    if arr.ndim and arr.flags.c_contiguous and tuple(global_shape) == arr.shape and not any(offsets):
+        return ("contig", arr.reshape(-1), np.uint64(0))          # the common case, fast
     shape = tuple(int(s) for s in arr.shape) or (1,)
     gshape = tuple(global_shape) if arr.ndim else (1,)
     offs = tuple(offsets) if arr.ndim else (0,)

@@ -3,6 +3,7 @@
 The contract does the arithmetic in the family's float type, so parameters
 are rounded to that type here, once (docs/contract.md, "Clarifications").
 """
+import functools
 import math
 
 import numpy as np
@@ -22,6 +23,8 @@ def to_family(x, kind, name):
     return v
 
 
+# cached: models call with the same few parameter sets thousands of times
+@functools.lru_cache(maxsize=4096)
 def uniform(low, high, kind):
     lo = to_family(low, kind, "low")
     hi = to_family(high, kind, "high")
@@ -32,6 +35,8 @@ def uniform(low, high, kind):
     return (lo, scale)
 
 
+# cached: models call with the same few parameter sets thousands of times
+@functools.lru_cache(maxsize=4096)
 def normal(mean, std, kind):
     return (to_family(mean, kind, "mean"), to_family(std, kind, "std"))
 
@@ -82,6 +87,8 @@ def representable_bound(x, kind, up):
     return _decode16(h, kind)
 
 
+# cached: models call with the same few parameter sets thousands of times
+@functools.lru_cache(maxsize=4096)
 def trunc_normal(mean, std, a, b, kind):
     family = "64" if kind == "f64" else "32"
     F = ftype(kind)
