@@ -119,7 +119,6 @@ def run(argv=None):
           f"python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__})",
           flush=True)
     results = {}
-    ceil = {}
     for name, ceiling, fn, count in methods(n, args.torch):
         print(f"  timing {name} ...".ljust(70), end="\r", file=sys.stderr, flush=True)
         results[name] = (count / _best(fn, args.repeat) / 1e9, ceiling)

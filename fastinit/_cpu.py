@@ -36,7 +36,7 @@ from numba import prange
 
 from . import _transforms as T
 from ._ops import jitable
-from ._philox import MASK32, SHIFT32, block_words
+from ._philox import SHIFT32, block_words
 
 U64 = np.uint64
 ROW_CHUNK = 4096          # elements per task in the rows kernel
@@ -130,49 +130,61 @@ def _store2(out, base, vals):
     out[base + U64(1)] = vals[1]
 
 
+@jitable
+def _whole_blocks(n, g0, E):
+    """Split a run of n elements starting at global index g0 into a head
+    (elements before the first block boundary), nb whole blocks starting at
+    block b0, and the elements after them, from ``start`` on."""
+    head = (E - g0 % E) % E
+    head = n if head > n else head
+    nb = (n - head) // E
+    return head, nb, (g0 + head) // E, head + nb * E
+
+
+def _span_fn(block, per_block):
+    """Elements [lo, hi) of a contiguous run one by one: the ends that are
+    not whole blocks."""
+    E = U64(per_block)
+
+    def span(out, lo, hi, g0, k0, k1, s0, s1, prm):
+        for j in range(np.int64(hi - lo)):
+            g = g0 + lo + U64(j)
+            out[lo + U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
+    return jitable(span)
+
+
 def _make_contig(block, per_block, parallel):
     BUILD = parallel
     E = U64(per_block)
     store = _store4 if per_block == 4 else _store2
+    span = _span_fn(block, per_block)
 
     def contig(out, g0, k0, k1, s0, s1, prm):
         assert BUILD == BUILD               # a cell naming the build (see _jit)
         n = U64(out.shape[0])
-        head = (E - g0 % E) % E
-        head = n if head > n else head
-        for j in range(np.int64(head)):
-            g = g0 + U64(j)
-            out[U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
-        nb = (n - head) // E
-        b0 = (g0 + head) // E
+        head, nb, b0, start = _whole_blocks(n, g0, E)
+        span(out, U64(0), head, g0, k0, k1, s0, s1, prm)
         for i in prange(np.int64(nb)):
             ii = U64(i)
             store(out, head + ii * E, block(b0 + ii, k0, k1, s0, s1, prm))
-        start = head + nb * E
-        for j in range(np.int64(n - start)):
-            g = g0 + start + U64(j)
-            out[start + U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
+        span(out, start, n, g0, k0, k1, s0, s1, prm)
     return _jit(contig, parallel)
 
 
-def _make_contig_two_pass(block, value, per_block, fast, parallel):
-    """The contig kernel for values with a fast first pass (32-bit family)."""
+def _make_contig_two_pass(block, value, fast, parallel):
+    """The contig kernel for values with a fast first pass (32-bit family:
+    4 elements per block)."""
     BUILD = parallel
-    E = U64(per_block)
-    store = _store4 if per_block == 4 else _store2
+    E = U64(4)
+    span = _span_fn(block, 4)
     TB = U64(TASK_BLOCKS)
     EIGHT = U64(8)
 
     def contig(out, g0, k0, k1, s0, s1, prm):
         assert BUILD == BUILD               # a cell naming the build (see _jit)
         n = U64(out.shape[0])
-        head = (E - g0 % E) % E
-        head = n if head > n else head
-        for j in range(np.int64(head)):
-            g = g0 + U64(j)
-            out[U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
-        nb = (n - head) // E
-        b0 = (g0 + head) // E
+        head, nb, b0, start = _whole_blocks(n, g0, E)
+        span(out, U64(0), head, g0, k0, k1, s0, s1, prm)
         for t in prange(np.int64((nb + TB - U64(1)) // TB)):
             i0 = U64(t) * TB
             m = min(TB, nb - i0)
@@ -181,7 +193,7 @@ def _make_contig_two_pass(block, value, per_block, fast, parallel):
             for i in range(np.int64(m)):              # vectorised
                 ii = U64(i)
                 vals, f = fast(b0 + i0 + ii, k0, k1, s0, s1, prm)
-                store(out, head + (i0 + ii) * E, vals)
+                _store4(out, head + (i0 + ii) * E, vals)
                 redo[ii] = np.uint8(f)
                 any_redo |= f
             if any_redo:
@@ -208,10 +220,7 @@ def _make_contig_two_pass(block, value, per_block, fast, parallel):
                     jj = U64(j)
                     _store4(out, pos[jj], (vals[jj * E], vals[jj * E + U64(1)],
                                            vals[jj * E + U64(2)], vals[jj * E + U64(3)]))
-        start = head + nb * E
-        for j in range(np.int64(n - start)):
-            g = g0 + start + U64(j)
-            out[start + U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
+        span(out, start, n, g0, k0, k1, s0, s1, prm)
     return _jit(contig, parallel)
 
 
@@ -223,17 +232,13 @@ def _make_contig_retry(block, per_block, fast, parallel):
     E = U64(per_block)
     TB = U64(TASK_BLOCKS)
     store = _store4 if per_block == 4 else _store2
+    span = _span_fn(block, per_block)
 
     def contig(out, g0, k0, k1, s0, s1, prm):
         assert BUILD == BUILD               # a cell naming the build (see _jit)
         n = U64(out.shape[0])
-        head = (E - g0 % E) % E
-        head = n if head > n else head
-        for j in range(np.int64(head)):
-            g = g0 + U64(j)
-            out[U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
-        nb = (n - head) // E
-        b0 = (g0 + head) // E
+        head, nb, b0, start = _whole_blocks(n, g0, E)
+        span(out, U64(0), head, g0, k0, k1, s0, s1, prm)
         for t in prange(np.int64((nb + TB - U64(1)) // TB)):
             i0 = U64(t) * TB
             m = min(TB, nb - i0)
@@ -247,10 +252,7 @@ def _make_contig_retry(block, per_block, fast, parallel):
                 for i in range(np.int64(m)):
                     ii = U64(i)
                     store(out, head + (i0 + ii) * E, block(b0 + i0 + ii, k0, k1, s0, s1, prm))
-        start = head + nb * E
-        for j in range(np.int64(n - start)):
-            g = g0 + start + U64(j)
-            out[start + U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
+        span(out, start, n, g0, k0, k1, s0, s1, prm)
     return _jit(contig, parallel)
 
 
@@ -309,7 +311,7 @@ def kernel(dist, kind, shape, parallel=True):
             fast = _fast_block_fn(FAST[dist, family], ENCODE[kind], family)
             if family == "32":
                 value = _value_fn(VALUE[dist, family], ENCODE[kind])
-                k = _make_contig_two_pass(block, value, per_block, fast, parallel)
+                k = _make_contig_two_pass(block, value, fast, parallel)
             else:
                 k = _make_contig_retry(block, per_block, fast, parallel)
         else:

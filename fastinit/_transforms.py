@@ -501,19 +501,31 @@ def trunc_normal_fast_f64(m, all_lower, threshold, pl, qb, d):
 # the family's float type, scale and shift included.  ``prm`` is a tuple
 # made by ``fastinit._params``.
 @jitable
+def _scaled(z, prm):
+    """mean + std * z, prm = (mean, std, ...)."""
+    return fma(prm[1], z, prm[0])
+
+
+@jitable
+def _scaled_clamped(z, prm):
+    """mean + std * z clamped to [a', b'], prm = (mean, std, a', b', ...)."""
+    return clamp(fma(prm[1], z, prm[0]), prm[2], prm[3])
+
+
+@jitable
 def value_uniform32(w, prm):
     return uniform_f32(w, prm[0], prm[1])
 
 
 @jitable
 def value_normal32(w, prm):
-    return fma(prm[1], normal_f32(w), prm[0])
+    return _scaled(normal_f32(w), prm)
 
 
 @jitable
 def value_trunc32(w, prm):
     z = trunc_normal_f32(w, prm[4], prm[5], prm[6], prm[7], prm[8])
-    return clamp(fma(prm[1], z, prm[0]), prm[2], prm[3])
+    return _scaled_clamped(z, prm)
 
 
 # Fast first-pass variants: (value, redo) where redo flags the elements that
@@ -521,13 +533,13 @@ def value_trunc32(w, prm):
 @jitable
 def fast_normal32(w, prm):
     z, far = normal_fast_f32(w)
-    return fma(prm[1], z, prm[0]), far
+    return _scaled(z, prm), far
 
 
 @jitable
 def fast_trunc32(w, prm):
     z, far = trunc_normal_fast_f32(w, prm[4], prm[5], prm[6], prm[7], prm[8])
-    return clamp(fma(prm[1], z, prm[0]), prm[2], prm[3]), far
+    return _scaled_clamped(z, prm), far
 
 
 @jitable
@@ -537,25 +549,25 @@ def value_uniform64(m, prm):
 
 @jitable
 def value_normal64(m, prm):
-    return fma(prm[1], normal_f64(m), prm[0])
+    return _scaled(normal_f64(m), prm)
 
 
 @jitable
 def value_trunc64(m, prm):
     z = trunc_normal_f64(m, prm[4], prm[5], prm[6], prm[7], prm[8])
-    return clamp(fma(prm[1], z, prm[0]), prm[2], prm[3])
+    return _scaled_clamped(z, prm)
 
 
 @jitable
 def fast_normal64(m, prm):
     z, far = normal_fast_f64(m)
-    return fma(prm[1], z, prm[0]), far
+    return _scaled(z, prm), far
 
 
 @jitable
 def fast_trunc64(m, prm):
     z, far = trunc_normal_fast_f64(m, prm[4], prm[5], prm[6], prm[7], prm[8])
-    return clamp(fma(prm[1], z, prm[0]), prm[2], prm[3]), far
+    return _scaled_clamped(z, prm), far
 
 
 @jitable
