@@ -30,12 +30,15 @@ function; ``prange`` is ``range`` in the serial one).  Small calls take the
 serial build (``SERIAL_BELOW``): waking the thread pool costs more than the
 work.
 """
+import hashlib
+import sys
+
 import numba
 import numpy as np
 from numba import prange
 
-from . import _transforms as T
-from ._ops import jitable
+from . import _ops, _philox, _transforms as T
+from ._ops import jitable, native_f16
 from ._philox import SHIFT32, block_words
 
 U64 = np.uint64
@@ -49,7 +52,8 @@ VALUE = {("uniform", "32"): T.value_uniform32, ("normal", "32"): T.value_normal3
 FAST = {("normal", "32"): T.fast_normal32, ("trunc_normal", "32"): T.fast_trunc32,
         ("normal", "64"): T.fast_normal64, ("trunc_normal", "64"): T.fast_trunc64}
 ENCODE = {"f32": T.encode_identity, "f64": T.encode_identity,
-          "f16": T.encode_f16, "bf16": T.encode_bf16}
+          "f16": T.encode_f16_native if native_f16() else T.encode_f16,
+          "bf16": T.encode_bf16}
 
 
 def _block_fn(value, encode, family):
@@ -95,17 +99,38 @@ def _fast_block_fn(fast, encode, family):
     return jitable(block)
 
 
+def _source_digest():
+    """A digest of the modules that define the compiled code."""
+    h = hashlib.sha256()
+    for mod in (_ops, _philox, T, sys.modules[__name__]):
+        with open(mod.__file__, "rb") as f:
+            h.update(f.read())
+    return int(h.hexdigest()[:15], 16)
+
+
+_SOURCE = _source_digest()
+
+
+def _build_id(parallel):
+    """The value of a kernel's ``BUILD`` cell: the build and the source digest."""
+    return 2 * _SOURCE + int(parallel)
+
+
 def _jit(fn, parallel):
     """njit(cache), or uncached where no cache location is writable (numba
     raises at decoration then, numba issue 4908).  error_model="numpy": no
     zero-divisor test (an early exit that stops vectorisation).
 
     numba keys its on-disk cache by the function's code and closure cells,
-    not by its compile flags: every kernel closes over ``BUILD`` (the
-    parallel flag) so that the serial and parallel builds of one kernel do
-    not load each other.  The cells hold plain module-level functions
-    (``jitable``), which pickle the same in every process; a dispatcher in a
-    cell would pickle with a fresh id and never hit the cache.
+    not by its compile flags, and it checks only the timestamp of the file
+    that defines the kernel (this one), not of the code inlined into it.
+    Every kernel closes over ``BUILD`` (``_build_id``: the parallel flag and a
+    digest of the sources of ``_ops``, ``_philox``, ``_transforms`` and this
+    module) so that the serial and parallel builds of one kernel do not load
+    each other, and a cache written by other sources is never loaded.  The
+    cells hold plain module-level functions (``jitable``), which pickle the
+    same in every process; a dispatcher in a cell would pickle with a fresh
+    id and never hit the cache.
     """
     assert "BUILD" in fn.__code__.co_freevars
     opts = dict(parallel=parallel, error_model="numpy")
@@ -154,7 +179,7 @@ def _span_fn(block, per_block):
 
 
 def _make_contig(block, per_block, parallel):
-    BUILD = parallel
+    BUILD = _build_id(parallel)
     E = U64(per_block)
     store = _store4 if per_block == 4 else _store2
     span = _span_fn(block, per_block)
@@ -174,7 +199,7 @@ def _make_contig(block, per_block, parallel):
 def _make_contig_two_pass(block, value, fast, parallel):
     """The contig kernel for values with a fast first pass (32-bit family:
     4 elements per block)."""
-    BUILD = parallel
+    BUILD = _build_id(parallel)
     E = U64(4)
     span = _span_fn(block, 4)
     TB = U64(TASK_BLOCKS)
@@ -228,7 +253,7 @@ def _make_contig_retry(block, per_block, fast, parallel):
     """The contig kernel for values whose fast first pass is almost never
     wrong (float64: AS241's last branch, p < e^-25): a task with a flagged
     element is simply recomputed in full."""
-    BUILD = parallel
+    BUILD = _build_id(parallel)
     E = U64(per_block)
     TB = U64(TASK_BLOCKS)
     store = _store4 if per_block == 4 else _store2
@@ -257,7 +282,7 @@ def _make_contig_retry(block, per_block, fast, parallel):
 
 
 def _make_rows(block, per_block, parallel):
-    BUILD = parallel
+    BUILD = _build_id(parallel)
     E = U64(per_block)
     CH = ROW_CHUNK
 

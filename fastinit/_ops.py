@@ -103,6 +103,22 @@ def bits_to_f64(u):
     return np.array(np.uint64(u)).view(np.float64)[()]
 
 
+def u32_to_f32(u):
+    """float32(u) rounded to nearest even, for a uint64 u < 2^32."""
+    return np.float32(np.uint32(u))
+
+
+@intrinsic
+def _u32_to_f32(typingctx, u):
+    # converting the low 32 bits lets AVX-512 convert 16 lanes at once
+    # (vcvtudq2ps) instead of 8 (vcvtuqq2ps from 64-bit lanes)
+    if isinstance(u, types.Integer) and u.bitwidth == 64:
+        def codegen(context, builder, signature, args):
+            return builder.uitofp(builder.trunc(args[0], ir.IntType(32)), ir.FloatType())
+        return types.float32(u), codegen
+    return None
+
+
 @intrinsic
 def _f32_to_bits(typingctx, x):
     if x == types.float32:
@@ -139,7 +155,40 @@ def _bits_to_f64(typingctx, u):
     return None
 
 
-for _py, _jit in ((f32_to_bits, _f32_to_bits), (bits_to_f32, _bits_to_f32),
+def f32_to_f16_native(x):
+    """The float16 bits of float32 x rounded to nearest even (IEEE
+    conversion: subnormals, overflow to inf, NaN kept quiet), as a uint64."""
+    with np.errstate(over="ignore"):
+        return np.uint64(np.float32(x).astype(np.float16).view(np.uint16))
+
+
+@intrinsic
+def _f32_to_f16_native(typingctx, x):
+    # LLVM's fptrunc to half: one vcvtps2ph per 16 lanes with F16C (and
+    # cvt.rn.f16.f32 in PTX); without F16C it is a call to __truncsfhf2,
+    # which numba's JIT cannot link, so callers check native_f16() first.
+    if x == types.float32:
+        def codegen(context, builder, signature, args):
+            h = builder.bitcast(builder.fptrunc(args[0], ir.HalfType()), ir.IntType(16))
+            return builder.zext(h, ir.IntType(64))
+        return types.uint64(x), codegen
+    return None
+
+
+def native_f16():
+    """Whether numba's CPU target compiles float32 -> float16 to F16C
+    instructions: the host has them and NUMBA_CPU_NAME / NUMBA_CPU_FEATURES
+    (which fix the target, e.g. "generic" for portable caches) keep them."""
+    from numba.core import config
+    from llvmlite import binding
+    feats = config.CPU_FEATURES
+    if feats is None:
+        feats = binding.get_host_cpu_features().flatten()
+    return "+f16c" in feats.split(",")
+
+
+for _py, _jit in ((u32_to_f32, _u32_to_f32), (f32_to_f16_native, _f32_to_f16_native),
+                  (f32_to_bits, _f32_to_bits), (bits_to_f32, _bits_to_f32),
                   (f64_to_bits, _f64_to_bits), (bits_to_f64, _bits_to_f64)):
     def _make(jit_fn):
         def _ov(x):

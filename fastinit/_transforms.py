@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 
-from ._ops import bits_to_f32, bits_to_f64, f32_to_bits, f64_to_bits, fma, jitable
+from ._ops import bits_to_f32, bits_to_f64, f32_to_bits, f64_to_bits, f32_to_f16_native, fma, jitable, u32_to_f32
 
 F32 = np.float32
 F64 = np.float64
@@ -45,6 +45,7 @@ F32_TWO = F32(2.0)
 F32_HALF = F32(0.5)
 TWO_M24 = F32(2.0 ** -24)      # uniform: (w >> 8) * 2^-24, exact, in [0, 1)
 TWO_M33 = F32(2.0 ** -33)      # (w + 0.5) * 2^-32 = (2 w + 1) * 2^-33
+TWO_M32 = F32(2.0 ** -32)
 SQRT2_F32 = F32(math.sqrt(2.0))
 
 F64_ONE = F64(1.0)
@@ -73,7 +74,7 @@ F32_EXP_BIAS_M1 = F32(126.0)
 def log_f32(x):
     """Natural log of a positive, normal float32 (about 1 ulp)."""
     bits = f32_to_bits(x)
-    fe = F32(bits >> U23) - F32_EXP_BIAS_M1
+    fe = u32_to_f32(bits >> U23) - F32_EXP_BIAS_M1
     m = bits_to_f32((bits & F32_MANT_MASK) | F32_HALF_BITS)      # [0.5, 1)
     small = m < LOGF_SQRTHF
     m = m + m if small else m
@@ -140,20 +141,21 @@ def _pick(b1, b2, b3, v1, v2, v3, v4):
 
 
 @jitable
-def _erfinv_w(p):
-    """x = 1 - 2p and w = -log(1 - x^2), with 1 - x^2 = 4p(1 - p) formed from p."""
-    two_p = p + p
+def _erfinv_w(two_p):
+    """x = 1 - 2p and w = -log(1 - x^2), with 1 - x^2 = 4p(1 - p) formed from
+    two_p = 2p."""
     return F32_ONE - two_p, -log_f32(two_p * (F32_TWO - two_p))
 
 
 @jitable
-def tail_f32(p):
-    """-Phi^-1(p) for p in (0, 1), most accurate for p <= 1/2.
+def tail_f32(two_p):
+    """-Phi^-1(p) for p in (0, 1), most accurate for p <= 1/2, given
+    two_p = 2p (exact: callers have it as cheaply as p).
 
     With x = 1 - 2p, -Phi^-1(p) = sqrt(2) erfinv(x) and 1 - x^2 = 4p(1 - p),
     which is formed from p without cancellation.
     """
-    x, w = _erfinv_w(p)
+    x, w = _erfinv_w(two_p)
     b1 = w < ERFINV_W1
     b2 = w < ERFINV_W2
     b3 = w < ERFINV_W3
@@ -174,8 +176,8 @@ def tail_f32(p):
 
 
 @jitable
-def tail_central_f32(p):
-    """(tail_f32(p), False) where Giles' central branch (w < 5) serves, else
+def tail_central_f32(two_p):
+    """(tail_f32(two_p), False) where Giles' central branch (w < 5) serves, else
     (something, True).
 
     The same operations as ``tail_f32`` on its first branch, so the same bits,
@@ -183,7 +185,7 @@ def tail_central_f32(p):
     other 0.34% of normal draws need.  Kernels use it on a first pass and
     redo the flagged elements with ``tail_f32``.
     """
-    x, w = _erfinv_w(p)
+    x, w = _erfinv_w(two_p)
     a = w - ERFINV_S1
     r = F32_ZERO
     r = fma(r, a, ERFINV_C1[0])
@@ -201,30 +203,34 @@ def tail_central_f32(p):
 @jitable
 def uniform_f32(w, low, scale):
     """low + (high - low) * u, u = (w >> 8) 2^-24."""
-    return fma(scale, F32(w >> U8) * TWO_M24, low)
+    return fma(scale, u32_to_f32(w >> U8) * TWO_M24, low)
 
 
 @jitable
 def _normal_p_f32(w):
-    """(w < 2^31, p): z = -tail(p) if the first else tail(p), p in (0, 1/2)."""
+    """(w < 2^31, 2p): z = -tail(p) if the first else tail(p), p in (0, 1/2).
+
+    2p = (2 wp + 1) 2^-32, the exact double of p = (2 wp + 1) 2^-33: one
+    multiplication, not p and then p + p (same bits, shorter dependency
+    chain)."""
     neg = w < HALF32
     wp = w if neg else w ^ MASK32                 # min(w, ~w) < 2^31
-    return neg, F32(wp * U2 + U1) * TWO_M33
+    return neg, u32_to_f32(wp * U2 + U1) * TWO_M32
 
 
 @jitable
 def normal_f32(w):
     """z = Phi^-1((w + 0.5) 2^-32), exactly antisymmetric under w -> ~w."""
-    neg, p = _normal_p_f32(w)
-    z = tail_f32(p)
+    neg, two_p = _normal_p_f32(w)
+    z = tail_f32(two_p)
     return -z if neg else z
 
 
 @jitable
 def normal_fast_f32(w):
     """``(normal_f32(w), False)``, or ``(anything, True)`` for a far-tail word."""
-    neg, p = _normal_p_f32(w)
-    z, far = tail_central_f32(p)
+    neg, two_p = _normal_p_f32(w)
+    z, far = tail_central_f32(two_p)
     return (-z if neg else z), far
 
 
@@ -246,7 +252,7 @@ def trunc_normal_f32(w, all_lower, threshold, pl, qb, d):
     one fma, so both tails keep their relative precision.
     """
     lower, p = _trunc_p_f32(w, all_lower, threshold, pl, qb, d)
-    z = tail_f32(p)
+    z = tail_f32(p + p)
     return -z if lower else z
 
 
@@ -254,7 +260,7 @@ def trunc_normal_f32(w, all_lower, threshold, pl, qb, d):
 def trunc_normal_fast_f32(w, all_lower, threshold, pl, qb, d):
     """``(trunc_normal_f32(...), False)``, or ``(anything, True)``."""
     lower, p = _trunc_p_f32(w, all_lower, threshold, pl, qb, d)
-    z, far = tail_central_f32(p)
+    z, far = tail_central_f32(p + p)
     return (-z if lower else z), far
 
 
@@ -578,6 +584,13 @@ def encode_identity(x):
 @jitable
 def encode_f16(x):
     return np.uint16(f32_to_f16_bits(x))
+
+
+@jitable
+def encode_f16_native(x):
+    """``encode_f16`` by the hardware conversion (the same bits: both are
+    IEEE round to nearest even); only where ``_ops.native_f16()``."""
+    return np.uint16(f32_to_f16_native(x))
 
 
 @jitable

@@ -62,3 +62,41 @@ def test_second_process_hits_the_cache_and_builds_stay_apart(tmp_path):
     # the parallel kernel loaded from the cache is the parallel build: it
     # started the thread pool (a serial build loaded by mistake would not)
     assert layer2 == layer1 and layer2 in ("tbb", "omp", "workqueue")
+
+
+STALE_SCRIPT = """
+import numpy as np, fastinit as fi
+from fastinit import _cpu
+a = np.empty(1 << 16, np.float32)
+fi.uniform_(a, seed=1)
+print(_cpu.kernel("uniform", "f32", "contig", True).stats.cache_hits.total(), float(a[0]))
+"""
+
+
+def test_a_change_in_inlined_code_is_not_served_from_the_cache(tmp_path):
+    """numba checks only the timestamp of the kernel's own file (_cpu.py);
+    the value-path code inlined from _transforms.py must invalidate too."""
+    import shutil
+
+    import fastinit
+    pkg = tmp_path / "pkg"
+    shutil.copytree(os.path.dirname(fastinit.__file__), pkg / "fastinit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(pkg))
+
+    def run():
+        r = subprocess.run([sys.executable, "-c", STALE_SCRIPT], capture_output=True, text=True,
+                           env=env, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-2000:]
+        hits, first = r.stdout.split()
+        return int(hits), float(first)
+
+    hits1, x1 = run()
+    hits2, x2 = run()
+    assert (hits1, hits2) == (0, 1) and x2 == x1
+    tf = pkg / "fastinit" / "_transforms.py"
+    src = tf.read_text()
+    assert "TWO_M24 = F32(2.0 ** -24)" in src
+    tf.write_text(src.replace("TWO_M24 = F32(2.0 ** -24)", "TWO_M24 = F32(2.0 ** -25)"))
+    hits3, x3 = run()
+    assert hits3 == 0 and x3 == x1 / 2

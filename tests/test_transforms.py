@@ -11,7 +11,9 @@ import pytest
 from scipy.special import ndtri
 
 import reference as ref
+import fastinit as fi
 from fastinit import _params
+from fastinit._ops import native_f16
 from fastinit import _transforms as T
 
 U64 = np.uint64
@@ -40,13 +42,18 @@ _trunc = {"f32": _mapper(T.value_trunc32, np.float64, with_params=True),
           "f64": _mapper(T.value_trunc64, np.float64, with_params=True)}
 
 
-@numba.njit(parallel=True)
-def _encode(bits, bf16):
-    out = np.empty(bits.shape[0], np.uint16)
-    for i in numba.prange(bits.shape[0]):
-        x = T.bits_to_f32(bits[i])
-        out[i] = T.f32_to_bf16_bits(x) if bf16 else T.f32_to_f16_bits(x)
-    return out
+def _encoder(encode):
+    def apply(bits):
+        out = np.empty(bits.shape[0], np.uint16)
+        for i in numba.prange(bits.shape[0]):
+            out[i] = encode(T.bits_to_f32(bits[i]))
+        return out
+    return numba.njit(parallel=True)(apply)
+
+
+_ENCODE = {"f16": _encoder(T.encode_f16), "bf16": _encoder(T.encode_bf16)}
+if native_f16():
+    _ENCODE["f16_native"] = _encoder(T.encode_f16_native)
 
 
 def extreme_words32():
@@ -131,17 +138,68 @@ def _f32_patterns(round_bit):
     return bits[keep], x[keep]
 
 
-@pytest.mark.parametrize("target", ["f16", "bf16"])
+@pytest.mark.parametrize("target", ["f16", "bf16", "f16_native"])
 def test_16bit_rounding(target):
     """float32 -> float16 / bfloat16 bits against NumPy / ml_dtypes casts,
-    subnormals, overflow to inf and ties to even included."""
-    dtype = np.float16 if target == "f16" else ml_dtypes.bfloat16
-    bits, x = _f32_patterns(13 if target == "f16" else 16)
-    got = _encode(bits, target == "bf16")
+    subnormals, overflow to inf and ties to even included.  ``f16_native``
+    is the F16C conversion the kernels use where the CPU has it; the
+    integer version stays the reference (and serves other CPUs)."""
+    if target not in _ENCODE:
+        pytest.skip("numba's CPU target has no F16C here (NUMBA_CPU_NAME / NUMBA_CPU_FEATURES or the CPU)")
+    dtype = ml_dtypes.bfloat16 if target == "bf16" else np.float16
+    bits, x = _f32_patterns(16 if target == "bf16" else 13)
+    got = _ENCODE[target](bits)
     with np.errstate(over="ignore"):
         want = x.astype(dtype).view(np.uint16)
     bad = np.nonzero(got != want)[0]
     assert bad.size == 0, f"{x[bad[0]]!r}: {got[bad[0]]:#06x} vs {want[bad[0]]:#06x}"
+
+
+@numba.njit(parallel=True)
+def _native_f16_mismatches(lo, hi):
+    bad = 0
+    for i in numba.prange(lo, hi):
+        x = T.bits_to_f32(U64(i))
+        if x == x and T.encode_f16_native(x) != T.encode_f16(x):   # NaN: never drawn
+            bad += 1
+    return bad
+
+
+@pytest.mark.skipif(not native_f16(), reason="numba's CPU target has no F16C here")
+def test_native_f16_equals_the_integer_rounding_on_every_float32():
+    """All 2^32 patterns but NaN (about 2 s): the F16C conversion the kernels
+    use writes the bits of the integer rounding checked above."""
+    assert sum(_native_f16_mismatches(c << 28, (c + 1) << 28) for c in range(16)) == 0
+
+
+GENERIC_CPU_SCRIPT = """
+import numpy as np, fastinit as fi
+from fastinit import _ops
+a = np.empty((2, 5000), np.float16)
+fi.normal_(a[0], seed=3, std=1e-5)      # subnormals
+fi.normal_(a[1], seed=3, std=2e4)       # overflow to inf
+print(_ops.native_f16(), a.view(np.uint16).tobytes().hex())
+"""
+
+
+def test_float16_kernels_without_f16c(tmp_path):
+    """NUMBA_CPU_NAME=generic (portable caches) compiles without F16C, where
+    LLVM's float16 conversion is a call numba cannot link (a fatal LLVM
+    error): the kernels then use the integer rounding, with the same bits."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_CPU_NAME="generic", NUMBA_CACHE_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", GENERIC_CPU_SCRIPT], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    native, bits = r.stdout.split()
+    assert native == "False"
+    a = np.empty((2, 5000), np.float16)
+    fi.normal_(a[0], seed=3, std=1e-5)
+    with np.errstate(over="ignore"):
+        fi.normal_(a[1], seed=3, std=2e4)
+    assert np.isinf(a[1]).any() and (np.abs(a[0]) < np.finfo(np.float16).tiny).any()
+    assert bits == a.view(np.uint16).tobytes().hex()
 
 
 def test_interpreter_reproduces_jit_bits():
