@@ -6,15 +6,17 @@ and cached on disk:
 
 * ``contig``: a C-contiguous run of consecutive global indices (a whole
   buffer, or a shard whose inner dimensions are complete).  One counter block
-  per iteration, uint64 indices so the loop vectorises.  Normal and
-  truncated-normal kernels run in tasks of ``TASK_BLOCKS`` blocks with a
-  vectorised first pass that skips the rare branches of the inverse CDF and
-  flags the elements that need them:
+  per iteration, uint64 indices so the loop vectorises.  Normals and
+  truncated normals skip the rare branches of the inverse CDF on a first
+  pass and flag the elements that need them:
 
-  - float32 family (``_make_contig_two_pass``): the erfinv's central branch
-    only (no square root, no per-lane coefficient selects); the flagged far
-    tails (0.34% of normal draws) get their words again (scalar Philox) and
-    are recomputed in full in one vectorised loop;
+  - float32 family (``_make_contig_staged``): the work of 2048 elements goes
+    through four short vectorised loops over scratch in L1 (Philox words;
+    x and the log argument; the log; the erfinv's central branch, scale and
+    encoding), because one fused loop is a chain of about 40 dependent
+    floating-point operations that the core cannot overlap enough.  The
+    flagged far tails (0.34% of normal draws) are recomputed in full from
+    their saved words in one vectorised loop;
   - float64 (``_make_contig_retry``): AS241 without its last branch
     (p < e^-25, about 1 draw in 10^11): a task with a flagged element is
     recomputed in full.
@@ -36,6 +38,7 @@ import sys
 import numba
 import numpy as np
 from numba import prange
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from . import _ops, _philox, _transforms as T
 from ._ops import jitable, native_f16
@@ -43,14 +46,17 @@ from ._philox import SHIFT32, block_words
 
 U64 = np.uint64
 ROW_CHUNK = 4096          # elements per task in the rows kernel
-TASK_BLOCKS = 2048        # counter blocks per task in the two-pass contig kernel
+TASK_BLOCKS = 2048        # counter blocks per task in the float64 retry kernel
+STAGE = 2048              # elements per stage pass in the staged kernel (scratch fits L1)
+CHUNK_STAGES = 32         # stage passes per parallel task (scratch allocated once per task)
 SERIAL_BELOW = 1 << 15    # elements: smaller calls run the serial kernel (bench/NOTES.md)
 
 VALUE = {("uniform", "32"): T.value_uniform32, ("normal", "32"): T.value_normal32,
          ("trunc_normal", "32"): T.value_trunc32, ("uniform", "64"): T.value_uniform64,
          ("normal", "64"): T.value_normal64, ("trunc_normal", "64"): T.value_trunc64}
-FAST = {("normal", "32"): T.fast_normal32, ("trunc_normal", "32"): T.fast_trunc32,
-        ("normal", "64"): T.fast_normal64, ("trunc_normal", "64"): T.fast_trunc64}
+STAGED = {"normal": (T.pre_normal32, T.post_normal32),
+          "trunc_normal": (T.pre_trunc32, T.post_trunc32)}
+FAST = {("normal", "64"): T.fast_normal64, ("trunc_normal", "64"): T.fast_trunc64}
 ENCODE = {"f32": T.encode_identity, "f64": T.encode_identity,
           "f16": T.encode_f16_native if native_f16() else T.encode_f16,
           "bf16": T.encode_bf16}
@@ -196,55 +202,96 @@ def _make_contig(block, per_block, parallel):
     return _jit(contig, parallel)
 
 
-def _make_contig_two_pass(block, value, fast, parallel):
-    """The contig kernel for values with a fast first pass (32-bit family:
-    4 elements per block)."""
+def _make_contig_staged(block, value, pre, post, encode, parallel):
+    """The contig kernel for float32-family normals.
+
+    One Philox-to-value loop per element is a chain of about 40 dependent
+    floating-point operations (two Horner polynomials), and the core cannot
+    keep enough of them in flight to fill its pipes.  So the work of STAGE
+    elements goes through four short vectorised loops, each over scratch in
+    L1: Philox words; the signed x and the log argument (``pre``); the log;
+    the central erfinv, scale and encoding (``post``), which flags far-tail
+    elements.  Flagged elements (0.34% of normal draws) keep their word and
+    position in a list that is recomputed in full (``value``) in one
+    vectorised loop when it fills and at the end of the task.  The same
+    operations as ``value``, so the same bits.
+    """
     BUILD = _build_id(parallel)
     E = U64(4)
-    span = _span_fn(block, 4)
-    TB = U64(TASK_BLOCKS)
+    S = U64(STAGE)
+    SB = U64(STAGE // 4)                    # blocks per stage pass
+    CS = U64(CHUNK_STAGES)
     EIGHT = U64(8)
+    span = _span_fn(block, 4)
+
+    def redo(out, rw, rpos, nr, prm):
+        vals = np.empty(np.int64(nr), out.dtype)
+        for k in range(np.int64(nr)):                # vectorised
+            vals[k] = value(U64(rw[k]), prm)
+        for k in range(np.int64(nr)):
+            out[rpos[k]] = vals[k]
+
+    redo = jitable(redo)
 
     def contig(out, g0, k0, k1, s0, s1, prm):
         assert BUILD == BUILD               # a cell naming the build (see _jit)
         n = U64(out.shape[0])
         head, nb, b0, start = _whole_blocks(n, g0, E)
         span(out, U64(0), head, g0, k0, k1, s0, s1, prm)
-        for t in prange(np.int64((nb + TB - U64(1)) // TB)):
-            i0 = U64(t) * TB
-            m = min(TB, nb - i0)
-            redo = np.empty(TASK_BLOCKS, np.uint8)    # one flag per block
-            any_redo = False
-            for i in range(np.int64(m)):              # vectorised
-                ii = U64(i)
-                vals, f = fast(b0 + i0 + ii, k0, k1, s0, s1, prm)
-                _store4(out, head + (i0 + ii) * E, vals)
-                redo[ii] = np.uint8(f)
-                any_redo |= f
-            if any_redo:
-                # gather the words of the flagged blocks (scalar Philox),
-                # then recompute their values in one vectorised loop
-                flags = redo.view(np.uint64)          # 8 flags at a time
-                pos = np.empty(TASK_BLOCKS, np.uint64)
-                wl = np.empty(TASK_BLOCKS * 4, np.uint64)
-                c = U64(0)
-                for q in range(np.int64((m + EIGHT - U64(1)) // EIGHT)):
-                    if flags[q] == 0:
-                        continue
-                    for r in range(8):
-                        i = U64(q) * EIGHT + U64(r)
-                        if i < m and redo[i]:
-                            w0, w1, w2, w3 = block_words(b0 + i0 + i, k0, k1, s0, s1)
-                            pos[c] = head + (i0 + i) * E
-                            _store4(wl, c * E, (w0, w1, w2, w3))
-                            c += U64(1)
-                vals = np.empty(TASK_BLOCKS * 4, out.dtype)
-                for j in range(np.int64(c * E)):      # vectorised
-                    vals[j] = value(wl[j], prm)
-                for j in range(np.int64(c)):
+        npass = (nb + SB - U64(1)) // SB
+        for c in prange(np.int64((npass + CS - U64(1)) // CS)):
+            words = np.empty(STAGE, np.uint32)
+            xs = np.empty(STAGE, np.float32)
+            ws = np.empty(STAGE, np.float32)
+            flags = np.empty(STAGE, np.uint8)
+            rw = np.empty(2 * STAGE, np.uint32)      # far-tail redo list
+            rpos = np.empty(2 * STAGE, np.uint64)
+            nr = U64(0)
+            for t in range(np.int64(U64(c) * CS), np.int64(min(U64(c + 1) * CS, npass))):
+                i0 = U64(t) * SB
+                m = min(SB, nb - i0)
+                me = m * E
+                base = head + i0 * E
+                for i in range(np.int64(m)):             # vectorised: Philox
+                    ii = U64(i)
+                    _store4(words, ii * E, block_words(b0 + i0 + ii, k0, k1, s0, s1))
+                for j in range(np.int64(me)):            # vectorised: x, log argument
                     jj = U64(j)
-                    _store4(out, pos[jj], (vals[jj * E], vals[jj * E + U64(1)],
-                                           vals[jj * E + U64(2)], vals[jj * E + U64(3)]))
+                    x, a = pre(U64(words[jj]), prm)
+                    xs[jj] = x
+                    ws[jj] = a
+                for j in range(np.int64(me)):            # vectorised: w = -log
+                    jj = U64(j)
+                    ws[jj] = T.neg_log_f32(ws[jj])
+                any_far = False
+                for j in range(np.int64(me)):            # vectorised: erfinv, scale, encode
+                    jj = U64(j)
+                    v, f = post(xs[jj], ws[jj], prm)
+                    out[base + jj] = encode(v)
+                    flags[jj] = np.uint8(f)
+                    any_far |= f
+                if any_far:
+                    # 64 flags at a time, then the set bytes of a nonzero word
+                    f8 = flags.view(np.uint64)
+                    for q in range(np.int64((me + U64(63)) // U64(64))):
+                        q8 = U64(q) * EIGHT
+                        if (f8[q8] | f8[q8 + U64(1)] | f8[q8 + U64(2)] | f8[q8 + U64(3)] | f8[q8 + U64(4)]
+                                | f8[q8 + U64(5)] | f8[q8 + U64(6)] | f8[q8 + U64(7)]) == 0:
+                            continue
+                        for r in range(8):
+                            v = f8[q8 + U64(r)]
+                            while v != 0:
+                                jj = (q8 + U64(r)) * EIGHT + (U64(trailing_zeros(v)) >> U64(3))
+                                v &= v - U64(1)              # a flag byte is 0 or 1
+                                if jj < me:
+                                    rw[nr] = words[jj]
+                                    rpos[nr] = base + jj
+                                    nr += U64(1)
+                    if nr > S:
+                        redo(out, rw, rpos, nr, prm)
+                        nr = U64(0)
+            if nr > U64(0):
+                redo(out, rw, rpos, nr, prm)
         span(out, start, n, g0, k0, k1, s0, s1, prm)
     return _jit(contig, parallel)
 
@@ -332,13 +379,13 @@ def kernel(dist, kind, shape, parallel=True):
         block, per_block = _block_fn(VALUE[dist, family], ENCODE[kind], family)
         if shape == "rows":
             k = _make_rows(block, per_block, parallel)
+        elif family == "32" and dist in STAGED:
+            value = _value_fn(VALUE[dist, family], ENCODE[kind])
+            pre, post = STAGED[dist]
+            k = _make_contig_staged(block, value, pre, post, ENCODE[kind], parallel)
         elif (dist, family) in FAST:
             fast = _fast_block_fn(FAST[dist, family], ENCODE[kind], family)
-            if family == "32":
-                value = _value_fn(VALUE[dist, family], ENCODE[kind])
-                k = _make_contig_two_pass(block, value, fast, parallel)
-            else:
-                k = _make_contig_retry(block, per_block, fast, parallel)
+            k = _make_contig_retry(block, per_block, fast, parallel)
         else:
             k = _make_contig(block, per_block, parallel)
         _KERNELS[key] = k

@@ -141,21 +141,25 @@ def _pick(b1, b2, b3, v1, v2, v3, v4):
 
 
 @jitable
-def _erfinv_w(two_p):
-    """x = 1 - 2p and w = -log(1 - x^2), with 1 - x^2 = 4p(1 - p) formed from
-    two_p = 2p."""
-    return F32_ONE - two_p, -log_f32(two_p * (F32_TWO - two_p))
+def _x_and_arg(neg, two_p):
+    """x = +-(1 - 2p), signed as the result will be, and 4p(1 - p) = 1 - x^2
+    (formed from p without cancellation), whose -log is Giles' w."""
+    x = F32_ONE - two_p
+    return (-x if neg else x), two_p * (F32_TWO - two_p)
 
 
 @jitable
-def tail_f32(two_p):
-    """-Phi^-1(p) for p in (0, 1), most accurate for p <= 1/2, given
-    two_p = 2p (exact: callers have it as cheaply as p).
+def neg_log_f32(a):
+    return -log_f32(a)
 
-    With x = 1 - 2p, -Phi^-1(p) = sqrt(2) erfinv(x) and 1 - x^2 = 4p(1 - p),
-    which is formed from p without cancellation.
+
+@jitable
+def erfinv_sqrt2_f32(x, w):
+    """sqrt(2) erfinv(x) from x and w = -log(1 - x^2).
+
+    For x = +-(1 - 2p) this is -+Phi^-1(p), most accurate for p <= 1/2.  The
+    sign rides on x: (r x) sqrt2 is exactly negated with x.
     """
-    x, w = _erfinv_w(two_p)
     b1 = w < ERFINV_W1
     b2 = w < ERFINV_W2
     b3 = w < ERFINV_W3
@@ -176,16 +180,15 @@ def tail_f32(two_p):
 
 
 @jitable
-def tail_central_f32(two_p):
-    """(tail_f32(two_p), False) where Giles' central branch (w < 5) serves, else
-    (something, True).
+def erfinv_sqrt2_central_f32(x, w):
+    """(erfinv_sqrt2_f32(x, w), False) where Giles' central branch (w < 5)
+    serves, else (something, True).
 
-    The same operations as ``tail_f32`` on its first branch, so the same bits,
-    without the square root and the per-lane coefficient selects that the
-    other 0.34% of normal draws need.  Kernels use it on a first pass and
-    redo the flagged elements with ``tail_f32``.
+    The same operations as ``erfinv_sqrt2_f32`` on its first branch, so the
+    same bits, without the square root and the per-lane coefficient selects
+    that the other 0.34% of normal draws need.  Kernels use it on a first
+    pass and redo the flagged elements in full.
     """
-    x, w = _erfinv_w(two_p)
     a = w - ERFINV_S1
     r = F32_ZERO
     r = fma(r, a, ERFINV_C1[0])
@@ -219,19 +222,17 @@ def _normal_p_f32(w):
 
 
 @jitable
-def normal_f32(w):
-    """z = Phi^-1((w + 0.5) 2^-32), exactly antisymmetric under w -> ~w."""
+def normal_pre_f32(w):
+    """Signed x and the log argument (``_x_and_arg``) of word w's normal."""
     neg, two_p = _normal_p_f32(w)
-    z = tail_f32(two_p)
-    return -z if neg else z
+    return _x_and_arg(neg, two_p)
 
 
 @jitable
-def normal_fast_f32(w):
-    """``(normal_f32(w), False)``, or ``(anything, True)`` for a far-tail word."""
-    neg, two_p = _normal_p_f32(w)
-    z, far = tail_central_f32(two_p)
-    return (-z if neg else z), far
+def normal_f32(w):
+    """z = Phi^-1((w + 0.5) 2^-32), exactly antisymmetric under w -> ~w."""
+    x, a = normal_pre_f32(w)
+    return erfinv_sqrt2_f32(x, neg_log_f32(a))
 
 
 @jitable
@@ -243,6 +244,14 @@ def _trunc_p_f32(w, all_lower, threshold, pl, qb, d):
 
 
 @jitable
+def trunc_pre_f32(w, all_lower, threshold, pl, qb, d):
+    """Signed x and the log argument (``_x_and_arg``) of word w's truncated
+    normal."""
+    lower, p = _trunc_p_f32(w, all_lower, threshold, pl, qb, d)
+    return _x_and_arg(lower, p + p)
+
+
+@jitable
 def trunc_normal_f32(w, all_lower, threshold, pl, qb, d):
     """Phi^-1(Phi(alpha) + u (Phi(beta) - Phi(alpha))), u = (w + 0.5) 2^-32.
 
@@ -251,17 +260,8 @@ def trunc_normal_f32(w, all_lower, threshold, pl, qb, d):
     ``Q(beta) + (1 - u) D`` (with 1 - u from the complement word), each with
     one fma, so both tails keep their relative precision.
     """
-    lower, p = _trunc_p_f32(w, all_lower, threshold, pl, qb, d)
-    z = tail_f32(p + p)
-    return -z if lower else z
-
-
-@jitable
-def trunc_normal_fast_f32(w, all_lower, threshold, pl, qb, d):
-    """``(trunc_normal_f32(...), False)``, or ``(anything, True)``."""
-    lower, p = _trunc_p_f32(w, all_lower, threshold, pl, qb, d)
-    z, far = tail_central_f32(p + p)
-    return (-z if lower else z), far
+    x, a = trunc_pre_f32(w, all_lower, threshold, pl, qb, d)
+    return erfinv_sqrt2_f32(x, neg_log_f32(a))
 
 
 @jitable
@@ -534,17 +534,31 @@ def value_trunc32(w, prm):
     return _scaled_clamped(z, prm)
 
 
-# Fast first-pass variants: (value, redo) where redo flags the elements that
-# the kernel must recompute with the function above (see ``_cpu``).
+# Staged float32 normals (see ``_cpu``): the kernels run a task's elements
+# through pre -> neg_log_f32 -> post, one vectorised loop per stage, and redo
+# the elements that post flags with the value function above.  The stages
+# are value_normal32 / value_trunc32 cut in three: the same operations, so
+# the same bits.
 @jitable
-def fast_normal32(w, prm):
-    z, far = normal_fast_f32(w)
+def pre_normal32(w, prm):
+    return normal_pre_f32(w)
+
+
+@jitable
+def pre_trunc32(w, prm):
+    return trunc_pre_f32(w, prm[4], prm[5], prm[6], prm[7], prm[8])
+
+
+@jitable
+def post_normal32(x, w, prm):
+    """(value_normal32, False), or (anything, True) for a far-tail element."""
+    z, far = erfinv_sqrt2_central_f32(x, w)
     return _scaled(z, prm), far
 
 
 @jitable
-def fast_trunc32(w, prm):
-    z, far = trunc_normal_fast_f32(w, prm[4], prm[5], prm[6], prm[7], prm[8])
+def post_trunc32(x, w, prm):
+    z, far = erfinv_sqrt2_central_f32(x, w)
     return _scaled_clamped(z, prm), far
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -110,17 +111,27 @@ def test_serial_and_parallel_builds_agree(fill, dtype):
         np.testing.assert_array_equal(part.view(np.uint8), big[lo:lo + size].view(np.uint8))
 
 
-def test_far_tails_redone_at_task_edges():
-    """The two-pass kernels flag far-tail elements and recompute them; check
-    a buffer whose tasks start at every phase against the one-pass rows
-    kernel (a strided view), which computes every element in full."""
-    n = 2 * _cpu.TASK_BLOCKS * 4 + 7
-    a = np.empty(n, np.float32)
-    fi.normal_(a, seed=1, global_shape=(n + 3,), offsets=(3,))
-    b = np.empty((n, 2), np.float32)
-    fi.normal_(b[:, 0], seed=1, global_shape=(n + 3,), offsets=(3,))
-    assert np.sum(np.abs(a) > 2.9) > 50           # enough far-tail draws to matter
-    np.testing.assert_array_equal(a, b[:, 0])
+@pytest.mark.parametrize("fill, kw", [
+    ("normal_", {}),                                  # 0.34% far-tail elements
+    ("trunc_normal_", dict(a=3.0, b=4.0)),            # every element is one
+    ("trunc_normal_", dict(a=-2.8, b=2.8)),           # none is
+])
+@pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16])
+def test_far_tails_redone(fill, kw, dtype):
+    """The staged kernels flag far-tail elements and recompute them from a
+    list that is flushed when it fills and at the end of each parallel task.
+    Check buffers that start off a block boundary and span several tasks
+    against the rows kernel (a strided view), which computes every element
+    in full."""
+    n = 2 * _cpu.STAGE * _cpu.CHUNK_STAGES + 3 * _cpu.STAGE + 7
+    a = np.empty(n, dtype)
+    getattr(fi, fill)(a, seed=1, global_shape=(n + 3,), offsets=(3,), **kw)
+    b = np.empty((n, 2), dtype)
+    getattr(fi, fill)(b[:, 0], seed=1, global_shape=(n + 3,), offsets=(3,), **kw)
+    # far tail: w = -log(4p(1 - p)) >= 5, |z| > 2.93
+    far = np.mean(np.abs(a.astype(np.float32)) > 2.93)
+    assert {"normal_": 0.0025 < far < 0.0045, 3.0: far == 1.0, -2.8: far == 0.0}[kw.get("a", fill)]
+    np.testing.assert_array_equal(a.view(np.uint8), np.ascontiguousarray(b[:, 0]).view(np.uint8))
 
 
 def test_layer_reports_the_chosen_layer():
