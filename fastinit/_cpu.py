@@ -6,23 +6,16 @@ and cached on disk:
 
 * ``contig``: a C-contiguous run of consecutive global indices (a whole
   buffer, or a shard whose inner dimensions are complete).  One counter block
-  per iteration, uint64 indices so the loop vectorises.  Normals and
-  truncated normals skip the rare branches of the inverse CDF on a first
-  pass and flag the elements that need them:
-
-  - float32 family (``_make_contig_staged``): the work of 2048 elements goes
-    through four short vectorised loops over scratch in L1 (Philox words;
-    x and the log argument; the log; the erfinv's central branch, scale and
-    encoding), because one fused loop is a chain of about 40 dependent
-    floating-point operations that the core cannot overlap enough.  The
-    flagged far tails (0.34% of normal draws) are recomputed in full from
-    their saved words in one vectorised loop;
-  - float64 (``_make_contig_retry``): AS241 without its last branch
-    (p < e^-25, about 1 draw in 10^11): a task with a flagged element is
-    recomputed in full.
-
-  The same operations give the same bits, so this is invisible to the
-  contract (the golden hashes check it).
+  per iteration, uint64 indices so the loop vectorises.  For normals and
+  truncated normals (``_make_contig_staged``) the work of STAGE elements
+  goes through short vectorised loops over scratch in L1: Philox words,
+  then the inverse CDF in two or three steps, the last of which skips the
+  rare branches and flags the elements that need them.  One fused loop was
+  a chain of 40 and more dependent floating-point operations that the core
+  could not overlap enough.  Flagged elements (0.34% of float32 normal
+  draws; p < e^-25 in float64) are recomputed in full from their saved
+  words in one vectorised loop.  The same operations give the same bits, so
+  this is invisible to the contract (the golden hashes check it).
 * ``rows``: anything else (strided views, shards cut along inner
   dimensions): rows of the innermost dimension, cut into chunks, each chunk a
   task.
@@ -46,7 +39,6 @@ from ._philox import SHIFT32, block_words
 
 U64 = np.uint64
 ROW_CHUNK = 4096          # elements per task in the rows kernel
-TASK_BLOCKS = 2048        # counter blocks per task in the float64 retry kernel
 STAGE = 2048              # elements per stage pass in the staged kernel (scratch fits L1)
 CHUNK_STAGES = 32         # stage passes per parallel task (scratch allocated once per task)
 SERIAL_BELOW = 1 << 15    # elements: smaller calls run the serial kernel (bench/NOTES.md)
@@ -54,9 +46,10 @@ SERIAL_BELOW = 1 << 15    # elements: smaller calls run the serial kernel (bench
 VALUE = {("uniform", "32"): T.value_uniform32, ("normal", "32"): T.value_normal32,
          ("trunc_normal", "32"): T.value_trunc32, ("uniform", "64"): T.value_uniform64,
          ("normal", "64"): T.value_normal64, ("trunc_normal", "64"): T.value_trunc64}
-STAGED = {"normal": (T.pre_normal32, T.post_normal32),
-          "trunc_normal": (T.pre_trunc32, T.post_trunc32)}
-FAST = {("normal", "64"): T.fast_normal64, ("trunc_normal", "64"): T.fast_trunc64}
+STAGED = {("normal", "32"): (T.pre_normal32, T.neg_log_f32, T.post_normal32),
+          ("trunc_normal", "32"): (T.pre_trunc32, T.neg_log_f32, T.post_trunc32),
+          ("normal", "64"): (T.pre_normal64, None, T.post_normal64),
+          ("trunc_normal", "64"): (T.pre_trunc64, None, T.post_trunc64)}
 ENCODE = {"f32": T.encode_identity, "f64": T.encode_identity,
           "f16": T.encode_f16_native if native_f16() else T.encode_f16,
           "bf16": T.encode_bf16}
@@ -83,26 +76,6 @@ def _value_fn(value, encode):
     def element(w, prm):
         return encode(value(w, prm))
     return jitable(element)
-
-
-def _fast_block_fn(fast, encode, family):
-    """First-pass values of one block, and whether any of them must be redone."""
-    if family == "32":
-        def block(b, k0, k1, s0, s1, prm):
-            w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
-            v0, f0 = fast(w0, prm)
-            v1, f1 = fast(w1, prm)
-            v2, f2 = fast(w2, prm)
-            v3, f3 = fast(w3, prm)
-            return (encode(v0), encode(v1), encode(v2), encode(v3)), f0 | f1 | f2 | f3
-        return jitable(block)
-
-    def block(b, k0, k1, s0, s1, prm):
-        w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
-        v0, f0 = fast((w0 << SHIFT32) | w1, prm)
-        v1, f1 = fast((w2 << SHIFT32) | w3, prm)
-        return (encode(v0), encode(v1)), f0 | f1
-    return jitable(block)
 
 
 def _source_digest():
@@ -202,27 +175,47 @@ def _make_contig(block, per_block, parallel):
     return _jit(contig, parallel)
 
 
-def _make_contig_staged(block, value, pre, post, encode, parallel):
-    """The contig kernel for float32-family normals.
+def _stage_words_fn(family):
+    """Store the words of block b, one per element, at elements [i E, i E + E)
+    of the scratch: 4 32-bit words, or 2 64-bit ones."""
+    if family == "32":
+        def words_of(words, i, b, k0, k1, s0, s1):
+            _store4(words, i * U64(4), block_words(b, k0, k1, s0, s1))
+    else:
+        def words_of(words, i, b, k0, k1, s0, s1):
+            w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
+            _store2(words, i * U64(2), ((w0 << SHIFT32) | w1, (w2 << SHIFT32) | w3))
+    return jitable(words_of)
 
-    One Philox-to-value loop per element is a chain of about 40 dependent
-    floating-point operations (two Horner polynomials), and the core cannot
-    keep enough of them in flight to fill its pipes.  So the work of STAGE
-    elements goes through four short vectorised loops, each over scratch in
-    L1: Philox words; the signed x and the log argument (``pre``); the log;
-    the central erfinv, scale and encoding (``post``), which flags far-tail
-    elements.  Flagged elements (0.34% of normal draws) keep their word and
-    position in a list that is recomputed in full (``value``) in one
-    vectorised loop when it fills and at the end of the task.  The same
-    operations as ``value``, so the same bits.
+
+def _make_contig_staged(family, block, value, stages, encode, parallel):
+    """The contig kernel for normals and truncated normals.
+
+    One Philox-to-value loop per element is a chain of 40 and more dependent
+    floating-point operations (polynomials, a log, a division), and the core
+    cannot keep enough of them in flight to fill its pipes.  So the work of
+    STAGE elements goes through short vectorised loops, each over scratch in
+    L1: the Philox words; ``pre`` (float32: x and the log argument; float64:
+    the signed p and -log p); float32 only, ``mid`` (the log); ``post`` (the
+    inverse CDF's common branches, scale, encoding), which flags the elements
+    that need a rare branch.  Those keep their word and position in a list
+    that is recomputed in full (``value``) in one vectorised loop when it
+    fills and at the end of the task.  The same operations as ``value``, so
+    the same bits.
     """
     BUILD = _build_id(parallel)
-    E = U64(4)
+    pre, mid, post = stages
+    HAS_MID = mid is not None
+    mid = mid if HAS_MID else pre              # a placeholder, never called
+    E = U64(4 if family == "32" else 2)
+    WT = np.uint32 if family == "32" else np.uint64
+    FT = np.float32 if family == "32" else np.float64
     S = U64(STAGE)
-    SB = U64(STAGE // 4)                    # blocks per stage pass
+    SB = S // E                                # blocks per stage pass
     CS = U64(CHUNK_STAGES)
     EIGHT = U64(8)
-    span = _span_fn(block, 4)
+    span = _span_fn(block, int(E))
+    words_of = _stage_words_fn(family)
 
     def redo(out, rw, rpos, nr, prm):
         vals = np.empty(np.int64(nr), out.dtype)
@@ -240,11 +233,11 @@ def _make_contig_staged(block, value, pre, post, encode, parallel):
         span(out, U64(0), head, g0, k0, k1, s0, s1, prm)
         npass = (nb + SB - U64(1)) // SB
         for c in prange(np.int64((npass + CS - U64(1)) // CS)):
-            words = np.empty(STAGE, np.uint32)
-            xs = np.empty(STAGE, np.float32)
-            ws = np.empty(STAGE, np.float32)
+            words = np.empty(STAGE, WT)
+            xs = np.empty(STAGE, FT)
+            ws = np.empty(STAGE, FT)
             flags = np.empty(STAGE, np.uint8)
-            rw = np.empty(2 * STAGE, np.uint32)      # far-tail redo list
+            rw = np.empty(2 * STAGE, WT)             # the redo list
             rpos = np.empty(2 * STAGE, np.uint64)
             nr = U64(0)
             for t in range(np.int64(U64(c) * CS), np.int64(min(U64(c + 1) * CS, npass))):
@@ -254,17 +247,18 @@ def _make_contig_staged(block, value, pre, post, encode, parallel):
                 base = head + i0 * E
                 for i in range(np.int64(m)):             # vectorised: Philox
                     ii = U64(i)
-                    _store4(words, ii * E, block_words(b0 + i0 + ii, k0, k1, s0, s1))
-                for j in range(np.int64(me)):            # vectorised: x, log argument
+                    words_of(words, ii, b0 + i0 + ii, k0, k1, s0, s1)
+                for j in range(np.int64(me)):            # vectorised
                     jj = U64(j)
                     x, a = pre(U64(words[jj]), prm)
                     xs[jj] = x
                     ws[jj] = a
-                for j in range(np.int64(me)):            # vectorised: w = -log
-                    jj = U64(j)
-                    ws[jj] = T.neg_log_f32(ws[jj])
+                if HAS_MID:
+                    for j in range(np.int64(me)):        # vectorised
+                        jj = U64(j)
+                        ws[jj] = mid(ws[jj])
                 any_far = False
-                for j in range(np.int64(me)):            # vectorised: erfinv, scale, encode
+                for j in range(np.int64(me)):            # vectorised
                     jj = U64(j)
                     v, f = post(xs[jj], ws[jj], prm)
                     out[base + jj] = encode(v)
@@ -292,38 +286,6 @@ def _make_contig_staged(block, value, pre, post, encode, parallel):
                         nr = U64(0)
             if nr > U64(0):
                 redo(out, rw, rpos, nr, prm)
-        span(out, start, n, g0, k0, k1, s0, s1, prm)
-    return _jit(contig, parallel)
-
-
-def _make_contig_retry(block, per_block, fast, parallel):
-    """The contig kernel for values whose fast first pass is almost never
-    wrong (float64: AS241's last branch, p < e^-25): a task with a flagged
-    element is simply recomputed in full."""
-    BUILD = _build_id(parallel)
-    E = U64(per_block)
-    TB = U64(TASK_BLOCKS)
-    store = _store4 if per_block == 4 else _store2
-    span = _span_fn(block, per_block)
-
-    def contig(out, g0, k0, k1, s0, s1, prm):
-        assert BUILD == BUILD               # a cell naming the build (see _jit)
-        n = U64(out.shape[0])
-        head, nb, b0, start = _whole_blocks(n, g0, E)
-        span(out, U64(0), head, g0, k0, k1, s0, s1, prm)
-        for t in prange(np.int64((nb + TB - U64(1)) // TB)):
-            i0 = U64(t) * TB
-            m = min(TB, nb - i0)
-            redo = False
-            for i in range(np.int64(m)):              # vectorised
-                ii = U64(i)
-                vals, f = fast(b0 + i0 + ii, k0, k1, s0, s1, prm)
-                store(out, head + (i0 + ii) * E, vals)
-                redo |= f
-            if redo:
-                for i in range(np.int64(m)):
-                    ii = U64(i)
-                    store(out, head + (i0 + ii) * E, block(b0 + i0 + ii, k0, k1, s0, s1, prm))
         span(out, start, n, g0, k0, k1, s0, s1, prm)
     return _jit(contig, parallel)
 
@@ -379,13 +341,9 @@ def kernel(dist, kind, shape, parallel=True):
         block, per_block = _block_fn(VALUE[dist, family], ENCODE[kind], family)
         if shape == "rows":
             k = _make_rows(block, per_block, parallel)
-        elif family == "32" and dist in STAGED:
+        elif (dist, family) in STAGED:
             value = _value_fn(VALUE[dist, family], ENCODE[kind])
-            pre, post = STAGED[dist]
-            k = _make_contig_staged(block, value, pre, post, ENCODE[kind], parallel)
-        elif (dist, family) in FAST:
-            fast = _fast_block_fn(FAST[dist, family], ENCODE[kind], family)
-            k = _make_contig_retry(block, per_block, fast, parallel)
+            k = _make_contig_staged(family, block, value, STAGED[dist, family], ENCODE[kind], parallel)
         else:
             k = _make_contig(block, per_block, parallel)
         _KERNELS[key] = k

@@ -410,6 +410,17 @@ def _as241(p, no_far):
     """(-Phi^-1(p), far) for p in (0, 1/2]; far flags p below e^-25, AS241's
     last branch.  With ``no_far`` that branch is not evaluated (its lanes get
     a wrong value, flagged)."""
+    return _as241_l(p, neg_log_f64(p), no_far)
+
+
+@jitable
+def neg_log_f64(p):
+    return -log_f64(p)
+
+
+@jitable
+def _as241_l(p, nl, no_far):
+    """``_as241`` given nl = -log(p) (which only the tail branches use)."""
     q = p - F64_HALF
     r = fma(-q, q, AS241_CONST1)
     num = F64_ZERO
@@ -432,7 +443,7 @@ def _as241(p, no_far):
     den = fma(den, r, AS241_B[7])
     num_central = -(q * num)      # -(a / b) == (-a) / b exactly: one division serves both branches
     den_central = den
-    t = math.sqrt(-log_f64(p))
+    t = math.sqrt(nl)
     mid = t <= AS241_SPLIT2
     num, den = _as241_far_ratio(t, mid or no_far)
     central = -q <= AS241_SPLIT1
@@ -443,12 +454,6 @@ def _as241(p, no_far):
 def tail_f64(p):
     """-Phi^-1(p) for p in (0, 1/2]."""
     return _as241(p, False)[0]
-
-
-@jitable
-def tail_fast_f64(p):
-    """``(tail_f64(p), False)``, or ``(anything, True)`` for p < e^-25."""
-    return _as241(p, True)
 
 
 @jitable
@@ -473,13 +478,6 @@ def normal_f64(m):
 
 
 @jitable
-def normal_fast_f64(m):
-    neg, p = _normal_p_f64(m)
-    z, far = tail_fast_f64(p)
-    return (-z if neg else z), far
-
-
-@jitable
 def _trunc_p_f64(m, all_lower, threshold, pl, qb, d):
     lower = all_lower or m < threshold
     u = fma(F64(m), TWO_M64, TWO_M65)
@@ -493,13 +491,6 @@ def trunc_normal_f64(m, all_lower, threshold, pl, qb, d):
     lower, p = _trunc_p_f64(m, all_lower, threshold, pl, qb, d)
     z = tail_f64(p)
     return -z if lower else z
-
-
-@jitable
-def trunc_normal_fast_f64(m, all_lower, threshold, pl, qb, d):
-    lower, p = _trunc_p_f64(m, all_lower, threshold, pl, qb, d)
-    z, far = tail_fast_f64(p)
-    return (-z if lower else z), far
 
 
 # ----------------------------------------------------------------- element values
@@ -562,6 +553,45 @@ def post_trunc32(x, w, prm):
     return _scaled_clamped(z, prm), far
 
 
+# Staged float64 normals: pre -> post, p travels signed (p > 0, so its sign
+# is the result's) with -log(p).
+@jitable
+def _signed_p_and_log(neg, p):
+    return (-p if neg else p), neg_log_f64(p)
+
+
+@jitable
+def _post64(sp, nl):
+    p = abs(sp)
+    z, far = _as241_l(p, nl, True)
+    return (-z if sp < F64_ZERO else z), far
+
+
+@jitable
+def pre_normal64(m, prm):
+    neg, p = _normal_p_f64(m)
+    return _signed_p_and_log(neg, p)
+
+
+@jitable
+def pre_trunc64(m, prm):
+    lower, p = _trunc_p_f64(m, prm[4], prm[5], prm[6], prm[7], prm[8])
+    return _signed_p_and_log(lower, p)
+
+
+@jitable
+def post_normal64(sp, nl, prm):
+    """(value_normal64, False), or (anything, True) for p < e^-25."""
+    z, far = _post64(sp, nl)
+    return _scaled(z, prm), far
+
+
+@jitable
+def post_trunc64(sp, nl, prm):
+    z, far = _post64(sp, nl)
+    return _scaled_clamped(z, prm), far
+
+
 @jitable
 def value_uniform64(m, prm):
     return uniform_f64(m, prm[0], prm[1])
@@ -576,18 +606,6 @@ def value_normal64(m, prm):
 def value_trunc64(m, prm):
     z = trunc_normal_f64(m, prm[4], prm[5], prm[6], prm[7], prm[8])
     return _scaled_clamped(z, prm)
-
-
-@jitable
-def fast_normal64(m, prm):
-    z, far = normal_fast_f64(m)
-    return _scaled(z, prm), far
-
-
-@jitable
-def fast_trunc64(m, prm):
-    z, far = trunc_normal_fast_f64(m, prm[4], prm[5], prm[6], prm[7], prm[8])
-    return _scaled_clamped(z, prm), far
 
 
 @jitable
