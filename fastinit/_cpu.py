@@ -72,7 +72,7 @@ def _block_fn(value, encode, family):
 
 
 def _value_fn(value, encode):
-    """One 32-bit-family element from its word."""
+    """One element from its word (32-bit family) or 64-bit m."""
     def element(w, prm):
         return encode(value(w, prm))
     return jitable(element)
@@ -145,23 +145,35 @@ def _whole_blocks(n, g0, E):
     return head, nb, (g0 + head) // E, head + nb * E
 
 
-def _span_fn(block, per_block):
+def _word_fn(family):
+    """The word (32-bit family) or 64-bit m of the element at global index g."""
+    if family == "32":
+        def word(g, k0, k1, s0, s1):
+            return block_words(g >> U64(2), k0, k1, s0, s1)[g & U64(3)]
+    else:
+        def word(g, k0, k1, s0, s1):
+            w0, w1, w2, w3 = block_words(g >> U64(1), k0, k1, s0, s1)
+            return (w2 << SHIFT32) | w3 if g & U64(1) else (w0 << SHIFT32) | w1
+    return jitable(word)
+
+
+def _span_fn(value, family):
     """Elements [lo, hi) of a contiguous run one by one: the ends that are
-    not whole blocks."""
-    E = U64(per_block)
+    not whole blocks.  One value per element (not the block's four: less
+    code to compile)."""
+    word = _word_fn(family)
 
     def span(out, lo, hi, g0, k0, k1, s0, s1, prm):
         for j in range(np.int64(hi - lo)):
-            g = g0 + lo + U64(j)
-            out[lo + U64(j)] = block(g // E, k0, k1, s0, s1, prm)[g % E]
+            out[lo + U64(j)] = value(word(g0 + lo + U64(j), k0, k1, s0, s1), prm)
     return jitable(span)
 
 
-def _make_contig(block, per_block, parallel):
+def _make_contig(block, value, family, parallel):
     BUILD = _build_id(parallel)
-    E = U64(per_block)
-    store = _store4 if per_block == 4 else _store2
-    span = _span_fn(block, per_block)
+    E = U64(4 if family == "32" else 2)
+    store = _store4 if family == "32" else _store2
+    span = _span_fn(value, family)
 
     def contig(out, g0, k0, k1, s0, s1, prm):
         assert BUILD == BUILD               # a cell naming the build (see _jit)
@@ -188,7 +200,7 @@ def _stage_words_fn(family):
     return jitable(words_of)
 
 
-def _make_contig_staged(family, block, value, stages, encode, parallel):
+def _make_contig_staged(family, value, stages, encode, parallel):
     """The contig kernel for normals and truncated normals.
 
     One Philox-to-value loop per element is a chain of 40 and more dependent
@@ -214,7 +226,7 @@ def _make_contig_staged(family, block, value, stages, encode, parallel):
     SB = S // E                                # blocks per stage pass
     CS = U64(CHUNK_STAGES)
     EIGHT = U64(8)
-    span = _span_fn(block, int(E))
+    span = _span_fn(value, family)
     words_of = _stage_words_fn(family)
 
     def redo(out, rw, rpos, nr, prm):
@@ -339,13 +351,13 @@ def kernel(dist, kind, shape, parallel=True):
     if k is None:
         family = "64" if kind == "f64" else "32"
         block, per_block = _block_fn(VALUE[dist, family], ENCODE[kind], family)
+        value = _value_fn(VALUE[dist, family], ENCODE[kind])
         if shape == "rows":
             k = _make_rows(block, per_block, parallel)
         elif (dist, family) in STAGED:
-            value = _value_fn(VALUE[dist, family], ENCODE[kind])
-            k = _make_contig_staged(family, block, value, STAGED[dist, family], ENCODE[kind], parallel)
+            k = _make_contig_staged(family, value, STAGED[dist, family], ENCODE[kind], parallel)
         else:
-            k = _make_contig(block, per_block, parallel)
+            k = _make_contig(block, value, family, parallel)
         _KERNELS[key] = k
     return k
 
