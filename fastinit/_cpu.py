@@ -35,7 +35,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from . import _ops, _philox, _transforms as T
 from ._ops import jitable, native_f16
-from ._philox import SHIFT32, block_words
+from ._philox import block_ms, block_words
 
 U64 = np.uint64
 ROW_CHUNK = 4096          # elements per task in the rows kernel
@@ -65,9 +65,8 @@ def _block_fn(value, encode, family):
         return jitable(block), 4
 
     def block(b, k0, k1, s0, s1, prm):
-        w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
-        return (encode(value((w0 << SHIFT32) | w1, prm)),
-                encode(value((w2 << SHIFT32) | w3, prm)))
+        m0, m1 = block_ms(b, k0, k1, s0, s1)
+        return encode(value(m0, prm)), encode(value(m1, prm))
     return jitable(block), 2
 
 
@@ -152,8 +151,7 @@ def _word_fn(family):
             return block_words(g >> U64(2), k0, k1, s0, s1)[g & U64(3)]
     else:
         def word(g, k0, k1, s0, s1):
-            w0, w1, w2, w3 = block_words(g >> U64(1), k0, k1, s0, s1)
-            return (w2 << SHIFT32) | w3 if g & U64(1) else (w0 << SHIFT32) | w1
+            return block_ms(g >> U64(1), k0, k1, s0, s1)[g & U64(1)]
     return jitable(word)
 
 
@@ -195,8 +193,7 @@ def _stage_words_fn(family):
             _store4(words, i * U64(4), block_words(b, k0, k1, s0, s1))
     else:
         def words_of(words, i, b, k0, k1, s0, s1):
-            w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
-            _store2(words, i * U64(2), ((w0 << SHIFT32) | w1, (w2 << SHIFT32) | w3))
+            _store2(words, i * U64(2), block_ms(b, k0, k1, s0, s1))
     return jitable(words_of)
 
 

@@ -73,3 +73,11 @@ def block_words(block, k0, k1, s0, s1):
     stream low word, stream high word).
     """
     return philox4x32_10(block & MASK32, block >> SHIFT32, s0, s1, k0, k1)
+
+
+@jitable
+def block_ms(block, k0, k1, s0, s1):
+    """The two 64-bit draws of counter block ``block``: words (0, 1) and
+    (2, 3), the first of each pair high (contract section 2)."""
+    w0, w1, w2, w3 = block_words(block, k0, k1, s0, s1)
+    return (w0 << SHIFT32) | w1, (w2 << SHIFT32) | w3

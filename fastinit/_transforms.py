@@ -211,7 +211,7 @@ def uniform_f32(w, low, scale):
 
 @jitable
 def _normal_p_f32(w):
-    """(w < 2^31, 2p): z = -tail(p) if the first else tail(p), p in (0, 1/2).
+    """(w < 2^31, 2p), p in (0, 1/2): z = Phi^-1(p) if the first else -Phi^-1(p).
 
     2p = (2 wp + 1) 2^-32, the exact double of p = (2 wp + 1) 2^-33: one
     multiplication, not p and then p + p (same bits, shorter dependency
@@ -406,21 +406,16 @@ def _as241_far_ratio(t, mid):
 
 
 @jitable
-def _as241(p, no_far):
-    """(-Phi^-1(p), far) for p in (0, 1/2]; far flags p below e^-25, AS241's
-    last branch.  With ``no_far`` that branch is not evaluated (its lanes get
-    a wrong value, flagged)."""
-    return _as241_l(p, neg_log_f64(p), no_far)
-
-
-@jitable
 def neg_log_f64(p):
     return -log_f64(p)
 
 
 @jitable
-def _as241_l(p, nl, no_far):
-    """``_as241`` given nl = -log(p) (which only the tail branches use)."""
+def _as241(p, nl, no_far):
+    """(-Phi^-1(p), far) for p in (0, 1/2] and nl = -log(p) (which only the
+    tail branches use); far flags p below e^-25, AS241's last branch.  With
+    ``no_far`` that branch is not evaluated (its lanes get a wrong value,
+    flagged)."""
     q = p - F64_HALF
     r = fma(-q, q, AS241_CONST1)
     num = F64_ZERO
@@ -453,7 +448,7 @@ def _as241_l(p, nl, no_far):
 @jitable
 def tail_f64(p):
     """-Phi^-1(p) for p in (0, 1/2]."""
-    return _as241(p, False)[0]
+    return _as241(p, neg_log_f64(p), False)[0]
 
 
 @jitable
@@ -563,7 +558,7 @@ def _signed_p_and_log(neg, p):
 @jitable
 def _post64(sp, nl):
     p = abs(sp)
-    z, far = _as241_l(p, nl, True)
+    z, far = _as241(p, nl, True)
     return (-z if sp < F64_ZERO else z), far
 
 
