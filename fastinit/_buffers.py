@@ -5,6 +5,7 @@ view (numba's CPU target has no float16), the kernels write their bits.
 torch is never imported here: a tensor is recognised only when torch is
 already imported (einops' habit).
 """
+import ctypes
 import sys
 
 import numpy as np
@@ -29,21 +30,160 @@ def _kind(dtype, name):
     return kind
 
 
-def _from_torch(t, name):
+def _torch_kind(t, name):
     torch = sys.modules["torch"]
-    if t.device.type != "cpu":
-        raise NotImplementedError(
-            f"{name} is a torch tensor on {t.device}; this version of fastinit fills CPU buffers only")
     kinds = {torch.float32: "f32", torch.float64: "f64", torch.float16: "f16", torch.bfloat16: "bf16"}
     kind = kinds.get(t.dtype)
     if kind is None:
         raise TypeError(f"{name} must have a floating dtype ({SUPPORTED}); got {t.dtype}")
+    return kind
+
+
+def _from_torch(t, name):
+    if t.device.type != "cpu":
+        raise NotImplementedError(
+            f"{name} is a torch tensor on {t.device}; fastinit fills CPU and CUDA tensors")
+    kind = _torch_kind(t, name)
+    torch = sys.modules["torch"]
     t = t.detach()
     if kind in ("f16", "bf16"):
         arr = t.view(torch.int16).numpy().view(np.uint16)
     else:
         arr = t.numpy()
     return arr, kind
+
+
+# ----------------------------------------------------------------- CUDA buffers
+ITEMSIZE = {"f32": 4, "f64": 8, "f16": 2, "bf16": 2}
+#: DLPack device types (dlpack.h, DLDeviceType): host, CUDA, CUDA pinned host, CUDA managed.
+DL_CPU, DL_CUDA, DL_CUDA_HOST, DL_CUDA_MANAGED = 1, 2, 3, 13
+#: CUDA array interface / DLPack stream handles with a fixed meaning.
+LEGACY_DEFAULT_STREAM = 1
+
+
+class CudaBuffer:
+    """A buffer in GPU memory, described by its pointer: everything the CUDA
+    path needs and nothing that needs numba-cuda to find out.
+
+    ``strides`` are in bytes; ``stream`` is the producer's stream handle (an
+    int, as in the CUDA array interface) or None when the producer asks for
+    no ordering; ``device`` is the device ordinal or None (the pointer's
+    device, asked of the driver at launch); ``owner`` keeps the memory (and a
+    DLPack capsule) alive while the kernel is enqueued.
+    """
+
+    def __init__(self, ptr, shape, strides, kind, device, stream, owner):
+        self.ptr, self.shape, self.strides, self.kind = int(ptr), tuple(shape), tuple(strides), kind
+        self.itemsize = ITEMSIZE[kind]
+        self.device, self.stream, self.owner = device, stream, owner
+        self.size = 1
+        for n in self.shape:
+            self.size *= int(n)
+
+
+def _c_strides(shape, itemsize):
+    strides, acc = [], itemsize
+    for n in reversed(shape):
+        strides.append(acc)
+        acc *= max(int(n), 1)
+    return tuple(reversed(strides))
+
+
+def _cuda_from_torch(t, name):
+    torch = sys.modules["torch"]
+    kind = _torch_kind(t, name)
+    stream = torch.cuda.current_stream(t.device).cuda_stream
+    size = ITEMSIZE[kind]
+    return CudaBuffer(t.data_ptr(), t.shape, tuple(s * size for s in t.stride()), kind,
+                      t.device.index, stream, t)
+
+
+def _cuda_from_interface(buf, name):
+    desc = buf.__cuda_array_interface__
+    if desc.get("mask") is not None:
+        raise TypeError(f"{name} is a masked CUDA array; fastinit fills plain buffers")
+    ptr, readonly = desc["data"]
+    if readonly:
+        raise ValueError(f"{name} is read-only; fastinit fills buffers in place")
+    kind = _kind(np.dtype(desc["typestr"]), name)
+    shape = tuple(desc["shape"])
+    strides = desc.get("strides")
+    strides = _c_strides(shape, ITEMSIZE[kind]) if strides is None else tuple(strides)
+    stream, device = desc.get("stream"), None
+    module = type(buf).__module__ or ""
+    if module.startswith("cupy") and "cupy" in sys.modules:
+        # CuPy exports no stream unless asked to; its work runs on its current stream
+        stream = sys.modules["cupy"].cuda.get_current_stream().ptr
+        device = buf.device.id
+    return CudaBuffer(ptr or 0, shape, strides, kind, device, stream, buf)
+
+
+class _DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int), ("device_id", ctypes.c_int)]
+
+
+class _DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+
+class _DLTensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("device", _DLDevice), ("ndim", ctypes.c_int),
+                ("dtype", _DLDataType), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64)]
+
+
+#: DLPack dtype codes (DLDataTypeCode): kDLFloat and kDLBfloat.
+DL_FLOAT, DL_BFLOAT = 2, 4
+_DL_KIND = {(DL_FLOAT, 32): "f32", (DL_FLOAT, 64): "f64", (DL_FLOAT, 16): "f16", (DL_BFLOAT, 16): "bf16"}
+
+
+def dlpack_tensor(capsule, name):
+    """(pointer, shape, byte strides, kind, device type, device id) of an
+    unversioned DLPack capsule ("dltensor"), read in place (the capsule is
+    not consumed; its destructor releases the producer's tensor)."""
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    t = _DLTensor.from_address(get(capsule, b"dltensor"))     # DLManagedTensor starts with its DLTensor
+    dt = (t.dtype.code, t.dtype.bits)
+    kind = _DL_KIND.get(dt) if t.dtype.lanes == 1 else None
+    if kind is None:
+        raise TypeError(f"{name} must have a floating dtype ({SUPPORTED}); got DLPack dtype code "
+                        f"{t.dtype.code}, {t.dtype.bits} bits, {t.dtype.lanes} lanes")
+    shape = tuple(t.shape[k] for k in range(t.ndim))
+    size = ITEMSIZE[kind]
+    strides = (_c_strides(shape, size) if not t.strides
+               else tuple(t.strides[k] * size for k in range(t.ndim)))
+    return ((t.data or 0) + t.byte_offset, shape, strides, kind, t.device.device_type, t.device.device_id)
+
+
+def _cuda_from_dlpack(buf, name):
+    try:
+        capsule = buf.__dlpack__(stream=LEGACY_DEFAULT_STREAM)
+    except TypeError:
+        capsule = buf.__dlpack__()
+    ptr, shape, strides, kind, _, dev = dlpack_tensor(capsule, name)
+    return CudaBuffer(ptr, shape, strides, kind, dev, LEGACY_DEFAULT_STREAM, (buf, capsule))
+
+
+def cuda_buffer(buf, name="buf"):
+    """A ``CudaBuffer`` if ``buf`` lives in GPU memory (a torch CUDA tensor,
+    anything exporting ``__cuda_array_interface__``, a CUDA DLPack
+    producer, a numba-cuda simulator array), else None."""
+    if "torch" in sys.modules and isinstance(buf, sys.modules["torch"].Tensor):
+        return _cuda_from_torch(buf, name) if buf.device.type == "cuda" else None
+    if isinstance(buf, np.ndarray):
+        return None
+    if hasattr(buf, "__cuda_array_interface__"):
+        return _cuda_from_interface(buf, name)
+    if getattr(buf, "__cuda_ndarray__", False) and hasattr(buf, "_ary"):
+        # numba-cuda simulator array: host memory standing in for the GPU's
+        ary = buf._ary
+        return CudaBuffer(ary.ctypes.data, ary.shape, ary.strides, _kind(ary.dtype, name), 0, None, buf)
+    if hasattr(buf, "__dlpack_device__"):
+        dev_type, _ = buf.__dlpack_device__()
+        if int(dev_type) in (DL_CUDA, DL_CUDA_MANAGED):
+            return _cuda_from_dlpack(buf, name)
+    return None
 
 
 def as_writable_array(buf, name="buf"):
@@ -84,21 +224,15 @@ def _check_writable(arr, name):
     return arr
 
 
-def plan(arr, global_shape, offsets):
-    """Describe where each logical element lives and which global index it has.
-
-    Returns ``("contig", flat, g0)``: element i of the C-contiguous 1-D
-    ``flat`` gets global index g0 + i; or ``("rows", flat, base, shape,
-    mstrides, gstrides, goffsets)`` for the general case, with strides in
-    elements and ``flat`` a 1-D view starting at the lowest address.
-    """
-    if arr.ndim and arr.flags.c_contiguous and tuple(global_shape) == arr.shape and not any(offsets):
-        return ("contig", arr.reshape(-1), np.uint64(0))          # the common case, fast
-    shape = tuple(int(s) for s in arr.shape) or (1,)
-    gshape = tuple(global_shape) if arr.ndim else (1,)
-    offs = tuple(offsets) if arr.ndim else (0,)
-    itemsize = arr.itemsize
-    bstrides = arr.strides if arr.ndim else (itemsize,)
+def _dims(shape, bstrides, itemsize, global_shape, offsets):
+    """The shared part of ``plan`` and ``plan_device``: merged dimensions
+    ``[n, memory stride, global stride, offset]`` (strides in elements), the
+    element offset of the lowest address the view touches (<= 0) and the
+    number of elements from there to the highest."""
+    shape = tuple(int(s) for s in shape) or (1,)
+    gshape = tuple(global_shape) if len(bstrides) else (1,)
+    offs = tuple(offsets) if len(bstrides) else (0,)
+    bstrides = tuple(bstrides) or (itemsize,)
     if any(s % itemsize for s in bstrides):
         raise ValueError("buf has strides that are not multiples of its item size")
     mstr = [s // itemsize for s in bstrides]
@@ -117,16 +251,42 @@ def plan(arr, global_shape, offsets):
             dims[-1] = [n * shape[k], mstr[k], gstr[k], off * (gs // gstr[k]) + offs[k]]
         else:
             dims.append([shape[k], mstr[k], gstr[k], offs[k]])
-    # the lowest address the view touches
     low = sum((n - 1) * ms for n, ms, _, _ in dims if ms < 0)
     span = 1 + sum((n - 1) * abs(ms) for n, ms, _, _ in dims)
+    return dims, low, span
+
+
+def _rows(dims, low):
+    a = np.array(dims, dtype=object)
+    return (np.int64(-low), np.array(a[:, 0], dtype=np.int64), np.array(a[:, 1], dtype=np.int64),
+            np.array(a[:, 2], dtype=np.uint64), np.array(a[:, 3], dtype=np.uint64))
+
+
+def plan(arr, global_shape, offsets):
+    """Describe where each logical element lives and which global index it has.
+
+    Returns ``("contig", flat, g0)``: element i of the C-contiguous 1-D
+    ``flat`` gets global index g0 + i; or ``("rows", flat, base, shape,
+    mstrides, gstrides, goffsets)`` for the general case, with strides in
+    elements and ``flat`` a 1-D view starting at the lowest address.
+    """
+    if arr.ndim and arr.flags.c_contiguous and tuple(global_shape) == arr.shape and not any(offsets):
+        return ("contig", arr.reshape(-1), np.uint64(0))          # the common case, fast
+    dims, low, span = _dims(arr.shape, arr.strides, arr.itemsize, global_shape, offsets)
     start = arr
     if arr.ndim:
         start = arr[tuple(slice(None, None, -1) if s < 0 else slice(None) for s in arr.strides)]
-    flat = np.lib.stride_tricks.as_strided(start, shape=(span,), strides=(itemsize,), writeable=True)
+    flat = np.lib.stride_tricks.as_strided(start, shape=(span,), strides=(arr.itemsize,), writeable=True)
     if len(dims) == 1 and dims[0][1] == 1:
         return ("contig", flat, np.uint64(dims[0][3]))
-    a = np.array(dims, dtype=object)
-    return ("rows", flat, np.int64(-low),
-            np.array(a[:, 0], dtype=np.int64), np.array(a[:, 1], dtype=np.int64),
-            np.array(a[:, 2], dtype=np.uint64), np.array(a[:, 3], dtype=np.uint64))
+    return ("rows", flat) + _rows(dims, low)
+
+
+def plan_device(dev, global_shape, offsets):
+    """``plan`` for a ``CudaBuffer``: the same tuples with ``flat`` replaced
+    by ``(pointer, number of elements)`` of the 1-D range to view."""
+    dims, low, span = _dims(dev.shape, dev.strides, dev.itemsize, global_shape, offsets)
+    flat = (dev.ptr + low * dev.itemsize, span)
+    if len(dims) == 1 and dims[0][1] == 1:
+        return ("contig", flat, np.uint64(dims[0][3]))
+    return ("rows", flat) + _rows(dims, low)

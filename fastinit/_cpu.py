@@ -25,7 +25,6 @@ function; ``prange`` is ``range`` in the serial one).  Small calls take the
 serial build (``SERIAL_BELOW``): waking the thread pool costs more than the
 work.
 """
-import hashlib
 import sys
 
 import numba
@@ -43,13 +42,8 @@ STAGE = 2048              # elements per stage pass in the staged kernel (scratc
 CHUNK_STAGES = 32         # stage passes per parallel task (scratch allocated once per task)
 SERIAL_BELOW = 1 << 15    # elements: smaller calls run the serial kernel (bench/NOTES.md)
 
-VALUE = {("uniform", "32"): T.value_uniform32, ("normal", "32"): T.value_normal32,
-         ("trunc_normal", "32"): T.value_trunc32, ("uniform", "64"): T.value_uniform64,
-         ("normal", "64"): T.value_normal64, ("trunc_normal", "64"): T.value_trunc64}
-STAGED = {("normal", "32"): (T.pre_normal32, T.neg_log_f32, T.post_normal32),
-          ("trunc_normal", "32"): (T.pre_trunc32, T.neg_log_f32, T.post_trunc32),
-          ("normal", "64"): (T.pre_normal64, None, T.post_normal64),
-          ("trunc_normal", "64"): (T.pre_trunc64, None, T.post_trunc64)}
+VALUE = T.VALUE
+STAGED = T.STAGED
 ENCODE = {"f32": T.encode_identity, "f64": T.encode_identity,
           "f16": T.encode_f16_native if native_f16() else T.encode_f16,
           "bf16": T.encode_bf16}
@@ -77,16 +71,7 @@ def _value_fn(value, encode):
     return jitable(element)
 
 
-def _source_digest():
-    """A digest of the modules that define the compiled code."""
-    h = hashlib.sha256()
-    for mod in (_ops, _philox, T, sys.modules[__name__]):
-        with open(mod.__file__, "rb") as f:
-            h.update(f.read())
-    return int(h.hexdigest()[:15], 16)
-
-
-_SOURCE = _source_digest()
+_SOURCE = _ops.source_digest(_ops, _philox, T, sys.modules[__name__])
 
 
 def _build_id(parallel):

@@ -15,6 +15,7 @@ Integer conventions (style habit 9): random words and bit patterns travel as
 ``uint64`` holding 32-bit values, masked after every operation that could
 carry; the bit casts below take and return ``uint64``.
 """
+import hashlib
 from fractions import Fraction
 
 import numpy as np
@@ -196,3 +197,14 @@ for _py, _jit in ((u32_to_f32, _u32_to_f32), (f32_to_f16_native, _f32_to_f16_nat
         return _ov
     overload(_py)(_make(_jit))
 del _py, _jit
+
+
+def source_digest(*modules):
+    """A digest of the sources of ``modules``: a kernel's cache key part for
+    the code inlined into it (numba checks only the timestamp of the file
+    that defines the kernel)."""
+    h = hashlib.sha256()
+    for mod in modules:
+        with open(mod.__file__, "rb") as f:
+            h.update(f.read())
+    return int(h.hexdigest()[:15], 16)

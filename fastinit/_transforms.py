@@ -623,3 +623,17 @@ def encode_f16_native(x):
 @jitable
 def encode_bf16(x):
     return np.uint16(f32_to_bf16_bits(x))
+
+
+# ----------------------------------------------------------------- per distribution
+#: The element value of each (distribution, family): word (or 64-bit m) and
+#: parameters -> value in the family's float type.
+VALUE = {("uniform", "32"): value_uniform32, ("normal", "32"): value_normal32,
+         ("trunc_normal", "32"): value_trunc32, ("uniform", "64"): value_uniform64,
+         ("normal", "64"): value_normal64, ("trunc_normal", "64"): value_trunc64}
+#: The same values cut in stages (pre, mid or None, post); post flags the
+#: rare elements whose value must be recomputed with VALUE.
+STAGED = {("normal", "32"): (pre_normal32, neg_log_f32, post_normal32),
+          ("trunc_normal", "32"): (pre_trunc32, neg_log_f32, post_trunc32),
+          ("normal", "64"): (pre_normal64, None, post_normal64),
+          ("trunc_normal", "64"): (pre_trunc64, None, post_trunc64)}

@@ -92,9 +92,9 @@ def _choice(x, name, valid):
     return x
 
 
-def _shard(arr, global_shape, offsets):
+def _shard(shape, global_shape, offsets):
     """Validated (global_shape, offsets) as tuples of ints."""
-    shape = arr.shape
+    shape = tuple(int(n) for n in shape)
 
     def ints(seq, name):
         try:
@@ -125,13 +125,33 @@ def _shard(arr, global_shape, offsets):
     return gshape, offs
 
 
+def _cuda_backend():
+    """The CUDA kernels module, or a clear ImportError saying what to install."""
+    import importlib.util
+    if importlib.util.find_spec("numba_cuda") is None:
+        raise ImportError("buf is a CUDA buffer; filling GPU memory needs NVIDIA's numba-cuda: "
+                          "pip install 'fastinit[cuda]' (CUDA 13 driver) or 'fastinit[cuda12]'")
+    if not hasattr(np, "row_stack"):
+        raise ImportError(f"buf is a CUDA buffer, and numba-cuda cannot compile kernels with NumPy "
+                          f"{np.__version__} (it uses numpy.row_stack, removed in NumPy 2.5): "
+                          f"pip install 'numpy<2.5' (the fastinit[cuda] extra pins it)")
+    from . import _cuda
+    return _cuda
+
+
 class _Call:
     """Everything checked about one call, before any element is written."""
 
     def __init__(self, buf, seed, stream, global_shape, offsets):
         self.buf = buf
-        self.arr, self.kind = _buffers.as_writable_array(buf)
-        self.gshape, self.offsets = _shard(self.arr, global_shape, offsets)
+        self.dev = _buffers.cuda_buffer(buf)
+        if self.dev is not None:
+            self.arr, self.kind, shape, self.size = None, self.dev.kind, self.dev.shape, self.dev.size
+            self.cuda = _cuda_backend()
+        else:
+            self.arr, self.kind = _buffers.as_writable_array(buf)
+            shape, self.size = self.arr.shape, self.arr.size
+        self.gshape, self.offsets = _shard(shape, global_shape, offsets)
         self.stream = stream_id(stream)
         # checked now, drawn only when the kernel runs: a rejected call
         # leaves the global generator where it was
@@ -139,13 +159,18 @@ class _Call:
 
     @property
     def empty(self):
-        return self.arr.size == 0
+        return self.size == 0
 
     def fill(self, dist, prm):
         seed = _resolve_seed(self.seed)
-        if not self.empty:
+        if self.empty:
+            return self.buf
+        if self.dev is not None:
+            layout = _buffers.plan_device(self.dev, self.gshape, self.offsets)
+            self.cuda.fill(layout, self.dev, dist, prm, seed, self.stream)
+        else:
             layout = _buffers.plan(self.arr, self.gshape, self.offsets)
-            _threads.fill(layout, self.arr.size, self.kind, dist, prm, seed, self.stream)
+            _threads.fill(layout, self.size, self.kind, dist, prm, seed, self.stream)
         return self.buf
 
 
@@ -402,7 +427,13 @@ def constant_(buf, value, *, seed=None, stream=0, global_shape=None, offsets=Non
         if bits & 0x7FFF == inf_bits:
             raise ValueError(f"value={value!r} does not fit in {_buffers.DTYPE_NAME[call.kind]}")
         v = np.uint16(bits)
-    if not call.empty:
+    if call.empty:
+        return buf
+    if call.dev is not None:
+        storage = np.uint16 if call.kind in ("f16", "bf16") else _params.ftype(call.kind)
+        layout = _buffers.plan_device(call.dev, call.gshape, call.offsets)
+        call.cuda.fill(layout, call.dev, "constant", (storage(v),), 0, 0)
+    else:
         call.arr[...] = v
     return buf
 

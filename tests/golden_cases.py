@@ -31,9 +31,15 @@ for name in CALLS:
                 CASES[f"{name}|{dname}|{'x'.join(map(str, shape))}|{seed}|{stream}"] = (name, dname, shape, seed, stream)
 
 
-def digest(case):
+def digest(case, device=None):
+    """The sha256 of the case's buffer filled on the CPU, or on a GPU
+    (``device`` = numba.cuda, real or the simulator) and copied back."""
     name, dname, shape, seed, stream = case
     fn, kwargs = CALLS[name]
     buf = np.zeros(shape, DTYPES[dname])
+    if device is not None:
+        buf = device.to_device(buf)
     fn(buf, seed=seed, stream=stream, **kwargs)
+    if device is not None:
+        buf = buf.copy_to_host()
     return hashlib.sha256(buf.tobytes()).hexdigest()

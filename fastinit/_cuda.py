@@ -1,0 +1,405 @@
+"""CUDA kernels: numba-cuda grid-stride loops over Philox counter blocks.
+
+The twin of ``_cpu``: the math is the same ``_philox`` and ``_transforms``
+code, compiled by NVVM instead of the CPU's LLVM, so the bits are the same
+(contract section 3).  Only the loops differ:
+
+* ``contig``: a C-contiguous run of consecutive global indices.  One thread
+  computes one counter block (4 elements of the 32-bit family, 2 of the
+  64-bit one) and writes the elements of it that lie in the run; a
+  grid-stride loop with 64-bit indices covers any size.
+* ``rows``: anything else (strided views, shards cut along inner
+  dimensions): one thread per (row, block of that row).
+
+Normals and truncated normals take the staged functions of ``_transforms``
+per element (the central branch of the inverse CDF, then the full function
+only for the flagged far-tail elements, in a branch that a warp rarely
+takes): the same operations, so the same bits as the CPU kernels.
+
+Bit-identity with the CPU needs one thing numba-cuda does not offer as an
+option: NVVM contracts ``a * b + c`` into an FMA by default and emits
+``mul.f32`` / ``add.f32`` that ptxas may contract too, while the CPU never
+contracts.  Our kernels are compiled with NVVM's ``-fma=0`` (every plain
+operation becomes ``mul.rn`` / ``add.rn``, which nothing fuses); the FMAs
+the math asks for are explicit (``fma.rn``).  ``test_cuda`` checks the PTX.
+
+This module imports numba-cuda; ``api`` imports it only for a GPU buffer.
+"""
+import contextlib
+import ctypes
+import sys
+import threading
+
+import numpy as np
+from numba import cuda, types
+from numba.core import config as _numba_config
+
+from . import _ops, _philox, _transforms as T
+from ._ops import jitable
+from ._philox import block_ms, block_words
+
+U64 = np.uint64
+#: NUMBA_ENABLE_CUDASIM=1: kernels run in numba-cuda's simulator, in Python
+#: on host memory (the tests run them there: CI has no GPU).
+SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
+
+#: Launch configuration: threads per block, and the grid is capped at
+#: ``blocks_per_sm`` blocks per multiprocessor (or ``max_blocks``) so that
+#: large buffers run a grid-stride loop.  Tests shrink these to run many
+#: blocks and many loop trips.
+CONFIG = {"threads_per_block": 256, "blocks_per_sm": 16, "max_blocks": None}
+
+FAMILY = {"f32": "32", "f16": "32", "bf16": "32", "f64": "64"}
+ENCODE = {"f32": T.encode_identity, "f64": T.encode_identity,
+          "f16": T.encode_f16_native,      # cvt.rn.f16.f32: IEEE rounding, the CPU's bits
+          "bf16": T.encode_bf16}
+STORAGE = {"f32": types.float32, "f64": types.float64, "f16": types.uint16, "bf16": types.uint16}
+TYPESTR = {"f32": "<f4", "f64": "<f8", "f16": "<u2", "bf16": "<u2"}
+
+
+# ----------------------------------------------------------------- element and block values
+def _elem_fn(dist, family, encode):
+    """One element from its word (or 64-bit m): the staged value with the
+    full function for flagged elements, or the value function itself."""
+    value = T.VALUE[dist, family]
+    stages = T.STAGED.get((dist, family))
+    if stages is None:
+        def elem(w, prm):
+            return encode(value(w, prm))
+    elif stages[1] is None:
+        pre, _, post = stages
+
+        def elem(w, prm):
+            a, b = pre(w, prm)
+            v, far = post(a, b, prm)
+            if far:
+                v = value(w, prm)
+            return encode(v)
+    else:
+        pre, mid, post = stages
+
+        def elem(w, prm):
+            a, b = pre(w, prm)
+            v, far = post(a, mid(b), prm)
+            if far:
+                v = value(w, prm)
+            return encode(v)
+    return jitable(elem)
+
+
+def _block_fn(dist, kind):
+    """(block function, elements per block): the values of counter block b."""
+    family = FAMILY[kind]
+    if dist == "constant":                       # prm = (the value in storage type,)
+        if family == "32":
+            def block(b, k0, k1, s0, s1, prm):
+                return prm[0], prm[0], prm[0], prm[0]
+            return jitable(block), 4
+
+        def block(b, k0, k1, s0, s1, prm):
+            return prm[0], prm[0]
+        return jitable(block), 2
+    elem = _elem_fn(dist, family, ENCODE[kind])
+    if family == "32":
+        def block(b, k0, k1, s0, s1, prm):
+            w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
+            return elem(w0, prm), elem(w1, prm), elem(w2, prm), elem(w3, prm)
+        return jitable(block), 4
+
+    def block(b, k0, k1, s0, s1, prm):
+        m0, m1 = block_ms(b, k0, k1, s0, s1)
+        return elem(m0, prm), elem(m1, prm)
+    return jitable(block), 2
+
+
+@jitable
+def _put(out, g, lo, hi, v):
+    """out[g - lo] = v if g is in the run [lo, hi] of global indices."""
+    if g >= lo and g <= hi:
+        out[g - lo] = v
+
+
+@jitable
+def _put_row(flat, mem, ms, g, lo, hi, v):
+    """flat[mem + (g - lo) ms] = v if g is in the row [lo, hi]."""
+    if g >= lo and g <= hi:
+        flat[mem + np.int64(g - lo) * ms] = v
+
+
+def _store_fn(E):
+    """Store a block's values: all of them when the block lies inside the
+    run [lo, hi] of global indices, else the ones that do."""
+    if E == 4:
+        def store(out, first, lo, hi, v):
+            if first >= lo and first + U64(3) <= hi:
+                base = first - lo
+                out[base] = v[0]
+                out[base + U64(1)] = v[1]
+                out[base + U64(2)] = v[2]
+                out[base + U64(3)] = v[3]
+            else:
+                _put(out, first, lo, hi, v[0])
+                _put(out, first + U64(1), lo, hi, v[1])
+                _put(out, first + U64(2), lo, hi, v[2])
+                _put(out, first + U64(3), lo, hi, v[3])
+        return jitable(store)
+
+    def store(out, first, lo, hi, v):
+        if first >= lo and first + U64(1) <= hi:
+            base = first - lo
+            out[base] = v[0]
+            out[base + U64(1)] = v[1]
+        else:
+            _put(out, first, lo, hi, v[0])
+            _put(out, first + U64(1), lo, hi, v[1])
+    return jitable(store)
+
+
+def _row_store_fn(E):
+    """Store the values of a block that lie in the row [lo, hi] of global
+    indices, element g at memory index mem + (g - lo) * ms."""
+    if E == 4:
+        def store(flat, mem, ms, first, lo, hi, v):
+            _put_row(flat, mem, ms, first, lo, hi, v[0])
+            _put_row(flat, mem, ms, first + U64(1), lo, hi, v[1])
+            _put_row(flat, mem, ms, first + U64(2), lo, hi, v[2])
+            _put_row(flat, mem, ms, first + U64(3), lo, hi, v[3])
+        return jitable(store)
+
+    def store(flat, mem, ms, first, lo, hi, v):
+        _put_row(flat, mem, ms, first, lo, hi, v[0])
+        _put_row(flat, mem, ms, first + U64(1), lo, hi, v[1])
+    return jitable(store)
+
+
+# ----------------------------------------------------------------- kernels
+@jitable
+def _thread_and_step():
+    # 64-bit from the start: cuda.grid(1) is 32-bit and wraps past 2^31 threads
+    t = U64(cuda.blockIdx.x) * U64(cuda.blockDim.x) + U64(cuda.threadIdx.x)
+    return t, U64(cuda.gridDim.x) * U64(cuda.blockDim.x)
+
+
+def _make_contig(block, E):
+    BUILD = _SOURCE
+    EE = U64(E)
+    store = _store_fn(E)
+
+    def contig(out, g0, k0, k1, s0, s1, prm):
+        assert BUILD == BUILD              # a cell naming the sources (see _cpu._jit)
+        hi = g0 + (U64(out.shape[0]) - U64(1))          # last global index, no overflow
+        b0 = g0 // EE
+        nb = hi // EE - b0 + U64(1)
+        t, step = _thread_and_step()
+        while t < nb:
+            b = b0 + t
+            store(out, b * EE, g0, hi, block(b, k0, k1, s0, s1, prm))
+            t += step
+    return contig
+
+
+def _make_rows(block, E):
+    BUILD = _SOURCE
+    EE = U64(E)
+    store = _row_store_fn(E)
+
+    def rows(flat, base, shape, mstr, gstr, goff, k0, k1, s0, s1, prm):
+        assert BUILD == BUILD
+        d = len(shape)
+        rowlen = shape[d - 1]
+        ms = mstr[d - 1]
+        nrows = np.int64(1)
+        for k in range(d - 1):
+            nrows *= shape[k]
+        nbr = U64(rowlen) // EE + U64(2)            # blocks a row can touch, at most
+        total = U64(nrows) * nbr
+        t, step = _thread_and_step()
+        while t < total:
+            r = np.int64(t // nbr)
+            q = t - U64(r) * nbr
+            mem = base
+            lo = goff[d - 1]
+            for k in range(d - 2, -1, -1):
+                ik = r % shape[k]
+                r //= shape[k]
+                mem += ik * mstr[k]
+                lo += (goff[k] + U64(ik)) * gstr[k]
+            b = lo // EE + q
+            hi = lo + U64(rowlen - 1)
+            store(flat, mem, ms, b * EE, lo, hi, block(b, k0, k1, s0, s1, prm))
+            t += step
+    return rows
+
+
+_SOURCE = _ops.source_digest(_ops, _philox, T, sys.modules[__name__])
+
+
+def kernel_source(dist, kind, shape):
+    """The Python function of the kernel for (distribution, dtype kind,
+    loop shape "contig" or "rows"): what ``cuda.jit`` compiles."""
+    block, E = _block_fn(dist, kind)
+    return _make_contig(block, E) if shape == "contig" else _make_rows(block, E)
+
+
+def prm_type(dist, kind):
+    f = types.float64 if kind == "f64" else types.float32
+    if dist == "constant":
+        return types.UniTuple(STORAGE[kind], 1)
+    if dist == "trunc_normal":
+        return types.Tuple((f, f, f, f, types.boolean, types.uint64, f, f, f))
+    return types.UniTuple(f, 2)
+
+
+def signature(dist, kind, shape, ndim=1):
+    """The argument types of a kernel (for ``compile_ptx``)."""
+    out = STORAGE[kind][::1]
+    u = types.uint64
+    key = (u, u, u, u, prm_type(dist, kind))
+    if shape == "contig":
+        return (out, u) + key
+    return (out, types.int64, types.UniTuple(types.int64, ndim), types.UniTuple(types.int64, ndim),
+            types.UniTuple(u, ndim), types.UniTuple(u, ndim)) + key
+
+
+# ----------------------------------------------------------------- NVVM without contraction
+_no_fma = threading.local()
+_patched = False
+
+
+def _install_nvvm_hook():
+    """Wrap numba-cuda's ``nvvm.compile_ir`` so that compilations inside
+    ``no_contraction()`` run with ``fma=0``.  Other numba-cuda users are not
+    affected."""
+    global _patched
+    if _patched or SIMULATOR:
+        return
+    from numba.cuda.cudadrv import nvvm
+    from numba.cuda import codegen
+    orig = nvvm.compile_ir
+
+    def compile_ir(llvmir, **options):
+        if getattr(_no_fma, "on", False):
+            options["fma"] = False
+        return orig(llvmir, **options)
+    compile_ir.__wrapped__ = orig
+    nvvm.compile_ir = compile_ir
+    if getattr(codegen, "nvvm", None) is not nvvm and hasattr(getattr(codegen, "nvvm", None), "compile_ir"):
+        codegen.nvvm.compile_ir = compile_ir
+    _patched = True
+
+
+@contextlib.contextmanager
+def no_contraction():
+    """Compile CUDA code within with NVVM's -fma=0 (see the module docstring)."""
+    _install_nvvm_hook()
+    prev = getattr(_no_fma, "on", False)
+    _no_fma.on = True
+    try:
+        yield
+    finally:
+        _no_fma.on = prev
+
+
+# ----------------------------------------------------------------- compile and launch
+_KERNELS = {}
+_lock = threading.Lock()
+
+
+def _jit(fn):
+    try:
+        return cuda.jit(cache=True)(fn)
+    except RuntimeError:          # no cache location (read-only install, numba issue 4908)
+        return cuda.jit(fn)
+
+
+def kernel(dist, kind, shape):
+    key = (dist, kind, shape)
+    k = _KERNELS.get(key)
+    if k is None:
+        with _lock:
+            k = _KERNELS.get(key)
+            if k is None:
+                k = _KERNELS[key] = _jit(kernel_source(dist, kind, shape))
+    return k
+
+
+def _grid(nwork):
+    tpb = int(CONFIG["threads_per_block"])
+    cap = CONFIG["max_blocks"]
+    if cap is None:
+        sms = 1 if SIMULATOR else cuda.get_current_device().MULTIPROCESSOR_COUNT
+        cap = sms * int(CONFIG["blocks_per_sm"])
+    return max(1, min(int(cap), -(-nwork // tpb))), tpb
+
+
+def _stream(handle):
+    """A numba stream for a CUDA-array-interface stream handle."""
+    if SIMULATOR:
+        return 0
+    if handle is None or handle == 0:
+        return cuda.default_stream()
+    if handle == 1:
+        return cuda.legacy_default_stream()
+    if handle == 2:
+        return cuda.per_thread_default_stream()
+    return cuda.external_stream(handle)
+
+
+def _device_of(ptr):
+    """The ordinal of the device that owns ``ptr`` (or None if unknown)."""
+    try:
+        from cuda.bindings import driver as drv
+        cuda.current_context()
+        err, ordinal = drv.cuPointerGetAttribute(
+            drv.CUpointer_attribute.CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, ptr)
+        return int(ordinal) if int(err) == 0 else None
+    except Exception:          # an old binding or a pointer the driver does not know
+        return None
+
+
+def _view(ptr, n, kind, owner):
+    """A 1-D device array of n elements at ``ptr`` in the storage type."""
+    if SIMULATOR:
+        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+        dtype = np.dtype(TYPESTR[kind])
+        buf = (ctypes.c_char * (n * dtype.itemsize)).from_address(ptr)
+        return FakeCUDAArray(np.frombuffer(buf, dtype=dtype))
+    desc = {"shape": (n,), "strides": None, "typestr": TYPESTR[kind], "data": (ptr, False), "version": 3}
+    return cuda.from_cuda_array_interface(desc, owner=owner, sync=False)
+
+
+def _device_context(ordinal):
+    if SIMULATOR or ordinal is None:
+        return contextlib.nullcontext()
+    return cuda.gpus[ordinal]
+
+
+def fill(layout, dev, dist, prm, seed, stream):
+    """Enqueue the kernel for ``layout`` (``_buffers.plan_device``) on the
+    buffer's device and stream."""
+    k0, k1 = U64(seed & 0xFFFFFFFF), U64(seed >> 32)
+    s0, s1 = U64(stream & 0xFFFFFFFF), U64(stream >> 32)
+    ordinal = dev.device
+    if ordinal is None and not SIMULATOR:
+        ordinal = _device_of(dev.ptr)
+    with _device_context(ordinal):
+        ptr, n = layout[1]
+        flat = _view(ptr, n, dev.kind, dev.owner)
+        E = 2 if dev.kind == "f64" else 4
+        if layout[0] == "contig":
+            g0 = layout[2]
+            nwork = (int(g0) + n - 1) // E - int(g0) // E + 1       # blocks the run touches
+            args = (flat, g0, k0, k1, s0, s1, prm)
+        else:
+            _, _, base, shape, mstr, gstr, goff = layout
+            nwork = int(np.prod(shape[:-1])) * (int(shape[-1]) // E + 2)
+            args = (flat, base, tuple(np.int64(x) for x in shape), tuple(np.int64(x) for x in mstr),
+                    tuple(U64(x) for x in gstr), tuple(U64(x) for x in goff), k0, k1, s0, s1, prm)
+        grid, tpb = _grid(nwork)
+        kern = kernel(dist, dev.kind, layout[0])
+        with no_contraction():
+            if SIMULATOR:
+                kern[grid, tpb](*args)
+            else:
+                kern[grid, tpb, _stream(dev.stream)](*args)
+
