@@ -47,7 +47,11 @@ SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 #: ``blocks_per_sm`` blocks per multiprocessor (or ``max_blocks``) so that
 #: large buffers run a grid-stride loop.  Tests shrink these to run many
 #: blocks and many loop trips.
-CONFIG = {"threads_per_block": 256, "blocks_per_sm": 16, "max_blocks": None}
+#: ``transpose``: the contiguous kernel writes through shared memory so that
+#: warp stores are coalesced (``_make_contig``).
+CONFIG = {"threads_per_block": 256, "blocks_per_sm": 16, "max_blocks": None, "transpose": True}
+#: The shared scratch of the contiguous kernel is sized for this many threads.
+MAX_THREADS_PER_BLOCK = 256
 
 FAMILY = {"f32": "32", "f16": "32", "bf16": "32", "f64": "64"}
 ENCODE = {"f32": T.encode_identity, "f64": T.encode_identity,
@@ -180,14 +184,60 @@ def _thread_and_step():
     return t, U64(cuda.gridDim.x) * U64(cuda.blockDim.x)
 
 
-def _make_contig(block, E):
+def _make_contig(block, E, storage):
+    """The contiguous kernel.  A thread block's blocks of elements are
+    consecutive, so its BD threads hold BD * E consecutive values; written
+    straight, each warp store would hit every E-th element (strided, E times
+    the store transactions).  Where the thread block's whole chunk lies in
+    the run, the values go through shared memory instead (a transpose: write
+    E per thread, read one per thread per pass) and every warp store covers
+    32 consecutive elements.  The loop condition is uniform over the thread
+    block, so that every thread reaches the barriers."""
+    BUILD = _SOURCE
+    EE = U64(E)
+    store = _store_fn(E)
+    SMEM = MAX_THREADS_PER_BLOCK * E + (MAX_THREADS_PER_BLOCK * E >> 5)
+
+    def contig(out, g0, k0, k1, s0, s1, prm):
+        assert BUILD == BUILD              # a cell naming the sources (see _cpu._jit)
+        sm = cuda.shared.array(SMEM, storage)
+        hi = g0 + (U64(out.shape[0]) - U64(1))          # last global index, no overflow
+        b0 = g0 // EE
+        nb = hi // EE - b0 + U64(1)
+        tid = U64(cuda.threadIdx.x)
+        bd = U64(cuda.blockDim.x)
+        tb = U64(cuda.blockIdx.x) * bd                  # the thread block's first thread
+        step = U64(cuda.gridDim.x) * bd
+        while tb < nb:
+            t = tb + tid
+            cfirst = (b0 + tb) * EE                     # the chunk's first global index
+            if cfirst >= g0 and hi - cfirst >= bd * EE - U64(1):      # (cfirst <= hi: tb < nb)
+                v = block(b0 + t, k0, k1, s0, s1, prm)
+                for k in range(E):
+                    e = tid * EE + U64(k)
+                    sm[e + (e >> U64(5))] = v[k]
+                cuda.syncthreads()
+                base = cfirst - g0
+                for k in range(E):
+                    e = U64(k) * bd + tid
+                    out[base + e] = sm[e + (e >> U64(5))]
+                cuda.syncthreads()
+            elif t < nb:
+                b = b0 + t
+                store(out, b * EE, g0, hi, block(b, k0, k1, s0, s1, prm))
+            tb += step
+    return contig
+
+
+def _make_contig_direct(block, E):
+    """The contiguous kernel without the transpose (kept to compare speed)."""
     BUILD = _SOURCE
     EE = U64(E)
     store = _store_fn(E)
 
     def contig(out, g0, k0, k1, s0, s1, prm):
-        assert BUILD == BUILD              # a cell naming the sources (see _cpu._jit)
-        hi = g0 + (U64(out.shape[0]) - U64(1))          # last global index, no overflow
+        assert BUILD == BUILD
+        hi = g0 + (U64(out.shape[0]) - U64(1))
         b0 = g0 // EE
         nb = hi // EE - b0 + U64(1)
         t, step = _thread_and_step()
@@ -234,11 +284,13 @@ def _make_rows(block, E):
 _SOURCE = _ops.source_digest(_ops, _philox, T, sys.modules[__name__])
 
 
-def kernel_source(dist, kind, shape):
+def kernel_source(dist, kind, shape, transpose=True):
     """The Python function of the kernel for (distribution, dtype kind,
     loop shape "contig" or "rows"): what ``cuda.jit`` compiles."""
     block, E = _block_fn(dist, kind)
-    return _make_contig(block, E) if shape == "contig" else _make_rows(block, E)
+    if shape == "rows":
+        return _make_rows(block, E)
+    return _make_contig(block, E, STORAGE[kind]) if transpose else _make_contig_direct(block, E)
 
 
 def prm_type(dist, kind):
@@ -313,18 +365,21 @@ def _jit(fn):
 
 
 def kernel(dist, kind, shape):
-    key = (dist, kind, shape)
+    transpose = bool(CONFIG["transpose"]) and shape == "contig"
+    key = (dist, kind, shape, transpose)
     k = _KERNELS.get(key)
     if k is None:
         with _lock:
             k = _KERNELS.get(key)
             if k is None:
-                k = _KERNELS[key] = _jit(kernel_source(dist, kind, shape))
+                k = _KERNELS[key] = _jit(kernel_source(dist, kind, shape, transpose))
     return k
 
 
 def _grid(nwork):
     tpb = int(CONFIG["threads_per_block"])
+    if not 1 <= tpb <= MAX_THREADS_PER_BLOCK:
+        raise ValueError(f"CONFIG['threads_per_block'] must be in [1, {MAX_THREADS_PER_BLOCK}]; got {tpb}")
     cap = CONFIG["max_blocks"]
     if cap is None:
         sms = 1 if SIMULATOR else cuda.get_current_device().MULTIPROCESSOR_COUNT

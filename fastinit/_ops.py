@@ -16,6 +16,7 @@ Integer conventions (style habit 9): random words and bit patterns travel as
 carry; the bit casts below take and return ``uint64``.
 """
 import hashlib
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -54,17 +55,42 @@ def _round_fraction_to_f32(exact):
     return best[1]
 
 
-def fma(a, b, c):
-    """``a * b + c`` with a single rounding, in the type of ``a``.
-
-    In jitted code this is ``llvm.fma`` (one instruction on AVX-512 and on
-    NVIDIA GPUs).  In the interpreter it is computed exactly with fractions,
-    so interpreted runs reproduce compiled bits.
-    """
+def fma_exact(a, b, c):
+    """``fma`` by exact rational arithmetic: the reference."""
     exact = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
     if isinstance(a, np.float32):
         return _round_fraction_to_f32(exact)
     return np.float64(float(exact))      # Fraction.__float__ rounds correctly
+
+
+def fma(a, b, c):
+    """``a * b + c`` with a single rounding, in the type of ``a``.
+
+    In jitted code this is ``llvm.fma`` (one instruction on AVX-512 and on
+    NVIDIA GPUs).  In the interpreter (the CUDA simulator) it is computed
+    exactly, so interpreted runs reproduce compiled bits.  float32: the
+    product of two float32 is exact in float64 and TwoSum gives the sum's
+    rounding error, so float64 arithmetic decides every case but the one
+    where the float64 sum falls exactly halfway between two float32 and is
+    not exact; the error's sign settles that one.  float64: ``fma_exact``.
+    """
+    if not isinstance(a, np.float32):
+        return fma_exact(a, b, c)
+    p = float(a) * float(b)
+    q = float(c)
+    s = p + q
+    if not math.isfinite(s):
+        return fma_exact(a, b, c)
+    t = s - p
+    err = (p - (s - t)) + (q - t)            # TwoSum: s + err == p + q exactly
+    r = np.float32(s)
+    if err != 0.0 and float(r) != s:
+        other = np.nextafter(r, np.float32(math.copysign(math.inf, s - float(r))))
+        if s - float(r) == float(other) - s:                 # s is a float32 tie: not the exact value's
+            up = err > 0.0
+            lo, hi = (r, other) if float(r) < float(other) else (other, r)
+            r = hi if up else lo
+    return r
 
 
 @intrinsic

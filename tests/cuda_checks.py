@@ -25,7 +25,7 @@ with open(os.path.join(os.path.dirname(__file__), "data", "golden.json")) as f:
 
 CONFIGS = [dict(threads_per_block=1, max_blocks=7),
            dict(threads_per_block=32, max_blocks=2),
-           dict(threads_per_block=256, max_blocks=None)]
+           dict(threads_per_block=64, max_blocks=None)]
 BF16 = ml_dtypes.bfloat16
 
 
@@ -40,13 +40,17 @@ def launch_config(cfg):
         _cuda.CONFIG.update(saved)
 
 
+#: Fillers whose large-shape golden cases the simulator runs too.
+SIM_LARGE = ("uniform_", "normal_", "trunc_normal_", "he_normal_")
+
+
 def golden_ids(everything):
     """All golden cases, or (simulator: slow) every case of the small shape
-    and the large shape in float32 with the first seed."""
+    and four fillers' large shape in float32 with the first seed."""
     if everything:
         return sorted(CASES)
     return sorted(c for c, (name, dname, shape, seed, stream) in CASES.items()
-                  if len(shape) == 4 or (dname == "float32" and seed == 0))
+                  if len(shape) == 4 or (dname == "float32" and seed == 0 and name in SIM_LARGE))
 
 
 def check_golden(cuda, everything=False):

@@ -4,6 +4,7 @@ The transforms are called directly (jitted), so the extreme words 0, 1,
 2^31 - 1, 2^31, 2^32 - 1 and their neighbours are covered whatever Philox
 happens to produce.
 """
+import math
 import ml_dtypes
 import numba
 import numpy as np
@@ -212,3 +213,30 @@ def test_interpreter_reproduces_jit_bits():
     np.testing.assert_array_equal(interp, jit)
     ms = np.concatenate([ws, ws << U64(32) | ws])
     np.testing.assert_array_equal(np.array([T.normal_f64(m) for m in ms]), _normal64(ms))
+
+
+def test_interpreter_fma_is_exact_also_on_float32_ties():
+    """The interpreter's float32 fma (float64 + TwoSum, used by the CUDA
+    simulator) against exact rational arithmetic, on random triples and on
+    sums built to land on a float32 midpoint with a small error, where one
+    rounding in float64 and another to float32 would be wrong."""
+    from fastinit._ops import fma, fma_exact
+    F = np.float32
+    rng = np.random.default_rng(0)
+    n = 4000
+    a = rng.standard_normal(n).astype(F) * F(2.0) ** rng.integers(-30, 30, n).astype(F)
+    b = rng.standard_normal(n).astype(F)
+    c = rng.standard_normal(n).astype(F) * F(2.0) ** rng.integers(-30, 30, n).astype(F)
+    triples = list(zip(a, b, c))
+    for _ in range(n):
+        x = F(1.0 + rng.integers(1, 2**23) * 2.0**-23)
+        y = F(1.0 + rng.integers(1, 2**23) * 2.0**-23)
+        p = float(x) * float(y)
+        z = F(float(F(p)) + 2.0**-24 * 2.0 ** math.floor(math.log2(p)) - p)   # p + z near a midpoint
+        triples += [(x, y, z), (x, y, np.nextafter(z, F(1))), (x, y, np.nextafter(z, F(-1)))]
+    got = np.array([fma(*t) for t in triples], F)
+    want = np.array([fma_exact(*t) for t in triples], F)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    # the midpoint construction matters: one float64 rounding then float32 differs somewhere
+    naive = np.array([F(float(x) * float(y) + float(z)) for x, y, z in triples], F)
+    assert (naive.view(np.uint32) != want.view(np.uint32)).any()
