@@ -1,18 +1,18 @@
-"""CPU benchmark suite (pytest-benchmark): fastinit against a plain fill of
-the same pre-touched buffer, NumPy and, when installed, PyTorch.
+"""CPU benchmark suite (pytest-benchmark): every fastinit filler against a
+plain fill of the same pre-touched buffer, NumPy (``Generator`` with
+``out=``) and, when installed, ``torch.nn.init`` and JAX.
 
     pip install -e ".[bench]"
-    pytest bench/ --benchmark-only                      # 2^10 and 2^20 elements
-    FASTINIT_BENCH_LOG2=10,20,28 pytest bench/ --benchmark-only
-    pytest bench/ --benchmark-disable                   # smoke run, each case once
+    pytest bench/ --benchmark-only                       # 2^10, 2^16, 2^22, 2^28
+    FASTINIT_BENCH_LOG2=10,14,18,22,26,28 pytest bench/ --benchmark-only
+    pytest bench/ --benchmark-disable                    # smoke run: each case once, 2^10 and 2^12
 
-Each case records ``extra_info``: elements, G elements/s and the ratio to the
-plain fill of the same buffer measured in the same test (the number to
-compare on a noisy machine; ``bench/NOTES.md``).  16-bit cases are compared
-with the float32 fill of the same element count.
+Each case records ``extra_info``: elements, G elements/s and the ratio to
+the plain fill of the same buffer measured in the same test (the number to
+compare on a noisy machine; ``bench/NOTES.md``).  JAX allocates its result
+(its arrays are immutable), so its cases include the allocation.
 """
 import importlib.util
-import os
 import time
 
 import numpy as np
@@ -20,30 +20,47 @@ import pytest
 
 import fastinit as fi
 
-SIZES = [int(s) for s in os.environ.get("FASTINIT_BENCH_LOG2", "10,20").split(",")]
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
+HAVE_JAX = importlib.util.find_spec("jax") is not None
 HAVE_ML_DTYPES = importlib.util.find_spec("ml_dtypes") is not None
+DTYPES = ["float32", "bfloat16", "float64"]
+#: torch's trunc_normal_ runs about 0.01-0.04 G/s here: timed up to this size
+TORCH_TRUNC_MAX_LOG2 = 22
 
 
 def _dtype(name):
     if name == "bfloat16":
+        if not HAVE_ML_DTYPES:
+            pytest.skip("ml_dtypes is not installed (bfloat16 NumPy arrays)")
         import ml_dtypes
         return ml_dtypes.bfloat16
     return np.dtype(name)
 
 
-def _fill_rate(n, dtype, repeat=5):
-    ceiling = np.zeros(n, np.float64 if dtype == np.float64 else np.float32)
+def _buffer(n, dtype):
+    buf = np.zeros(n, _dtype(dtype))           # written once: pages touched before timing
+    return buf
+
+
+def _plain_fill(buf):
+    """The ceiling: a plain fill of the same buffer (16-bit through uint16)."""
+    if buf.itemsize == 2:
+        return lambda: buf.view(np.uint16).fill(0x3F80)
+    return lambda: buf.fill(1.0)
+
+
+def _rate(fn, n, repeat=5):
+    fn()
     best = float("inf")
-    for _ in range(repeat + 1):
+    for _ in range(repeat):
         t = time.perf_counter()
-        ceiling.fill(1.0)
+        fn()
         best = min(best, time.perf_counter() - t)
     return n / best / 1e9
 
 
-def _record(benchmark, n, dtype):
-    fill = _fill_rate(n, dtype)
+def _record(benchmark, n, ceiling_fn):
+    fill = _rate(ceiling_fn, n)
     benchmark.extra_info["elements"] = n
     benchmark.extra_info["fill_G_per_s"] = round(fill, 3)
     stats = getattr(benchmark, "stats", None)
@@ -53,53 +70,97 @@ def _record(benchmark, n, dtype):
         benchmark.extra_info["ratio_to_fill"] = round(rate / fill, 3)
 
 
+def _2d(b):
+    return b.reshape(-1, 32) if b.size >= 32 else b.reshape(1, -1)
+
+
 FILLERS = {
-    "uniform_": lambda b: fi.uniform_(b, seed=1),
-    "normal_": lambda b: fi.normal_(b, seed=1),
-    "trunc_normal_": lambda b: fi.trunc_normal_(b, seed=1),
-    "he_normal_": lambda b: fi.he_normal_(b.reshape(-1, 32), seed=1),
-    "xavier_uniform_": lambda b: fi.xavier_uniform_(b.reshape(-1, 32), seed=1),
-    "variance_scaling_": lambda b: fi.variance_scaling_(b.reshape(-1, 32), 1.0, "fan_in",
-                                                        "truncated_normal", seed=1),
+    "uniform_": lambda b: fi.uniform_(b, -0.1, 0.1, seed=1),
+    "normal_": lambda b: fi.normal_(b, std=0.02, seed=1),
+    "trunc_normal_": lambda b: fi.trunc_normal_(b, std=0.02, a=-0.04, b=0.04, seed=1),
+    "xavier_uniform_": lambda b: fi.xavier_uniform_(_2d(b), seed=1),
+    "xavier_normal_": lambda b: fi.xavier_normal_(_2d(b), seed=1),
+    "he_uniform_": lambda b: fi.he_uniform_(_2d(b), seed=1),
+    "he_normal_": lambda b: fi.he_normal_(_2d(b), seed=1),
+    "lecun_uniform_": lambda b: fi.lecun_uniform_(_2d(b), seed=1),
+    "lecun_normal_": lambda b: fi.lecun_normal_(_2d(b), seed=1),
+    "variance_scaling_": lambda b: fi.variance_scaling_(_2d(b), 1.0, "fan_in", "truncated_normal", seed=1),
     "zeros_": lambda b: fi.zeros_(b),
+    "ones_": lambda b: fi.ones_(b),
+    "constant_": lambda b: fi.constant_(b, 0.5),
 }
 
 
-@pytest.mark.parametrize("log2", SIZES)
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("filler", list(FILLERS))
 def test_fastinit(benchmark, filler, dtype, log2):
-    if dtype == "bfloat16" and not HAVE_ML_DTYPES:
-        pytest.skip("ml_dtypes is not installed")
     n = 2 ** log2
-    buf = np.zeros(n, _dtype(dtype))
-    FILLERS[filler](buf)                            # compile and touch outside the timing
+    buf = _buffer(n, dtype)
+    FILLERS[filler](buf)                            # compile outside the timing
     benchmark(FILLERS[filler], buf)
-    _record(benchmark, n, buf.dtype)
+    _record(benchmark, n, _plain_fill(buf))
 
 
-@pytest.mark.parametrize("log2", SIZES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("method", ["random", "standard_normal"])
 def test_numpy(benchmark, method, dtype, log2):
     n = 2 ** log2
-    buf = np.zeros(n, dtype)
+    buf = _buffer(n, dtype)
     rng = np.random.Generator(np.random.PCG64(0))
     fn = getattr(rng, method)
     benchmark(lambda: fn(out=buf, dtype=buf.dtype))
-    _record(benchmark, n, buf.dtype)
+    _record(benchmark, n, _plain_fill(buf))
+
+
+TORCH_METHODS = {
+    "uniform_": lambda init, t: init.uniform_(t, -0.1, 0.1),
+    "normal_": lambda init, t: init.normal_(t, std=0.02),
+    "trunc_normal_": lambda init, t: init.trunc_normal_(t, std=0.02, a=-0.04, b=0.04),
+    "xavier_uniform_": lambda init, t: init.xavier_uniform_(t),
+    "xavier_normal_": lambda init, t: init.xavier_normal_(t),
+    "kaiming_uniform_": lambda init, t: init.kaiming_uniform_(t),
+    "kaiming_normal_": lambda init, t: init.kaiming_normal_(t),
+    "zeros_": lambda init, t: init.zeros_(t),
+    "constant_": lambda init, t: init.constant_(t, 0.5),
+}
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
-@pytest.mark.parametrize("log2", SIZES)
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-@pytest.mark.parametrize("method", ["uniform_", "normal_", "kaiming_normal_", "trunc_normal_"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", list(TORCH_METHODS))
 def test_torch(benchmark, method, dtype, log2):
     import torch
-    if method == "trunc_normal_" and log2 > 22:
-        pytest.skip("torch's trunc_normal_ runs about 0.01 G/s: timed up to 2^22")
+    if method == "trunc_normal_" and log2 > TORCH_TRUNC_MAX_LOG2:
+        pytest.skip(f"torch's trunc_normal_ runs about 0.01-0.04 G/s here: timed up to 2^{TORCH_TRUNC_MAX_LOG2}")
     n = 2 ** log2
-    t = torch.zeros(n, dtype=getattr(torch, dtype)).view(-1, 32)
-    fn = getattr(torch.nn.init, method)
-    benchmark(fn, t)
-    _record(benchmark, n, np.float32)
+    t = torch.zeros(n, dtype=getattr(torch, dtype))
+    t2 = t.view(-1, 32) if n >= 32 else t.view(1, -1)
+    fn = TORCH_METHODS[method]
+    benchmark(fn, torch.nn.init, t2)
+    _record(benchmark, n, lambda: t.fill_(1.0))
+
+
+JAX_METHODS = {
+    "random.uniform": lambda jax, k, shape, dt: jax.random.uniform(k, shape, dt, -0.1, 0.1),
+    "random.normal": lambda jax, k, shape, dt: jax.random.normal(k, shape, dt),
+    "random.truncated_normal": lambda jax, k, shape, dt: jax.random.truncated_normal(k, -2.0, 2.0, shape, dt),
+    "nn.initializers.he_normal": lambda jax, k, shape, dt: jax.nn.initializers.he_normal()(k, shape, dt),
+    "nn.initializers.glorot_uniform": lambda jax, k, shape, dt: jax.nn.initializers.glorot_uniform()(k, shape, dt),
+}
+
+
+@pytest.mark.skipif(not HAVE_JAX, reason="jax is not installed")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", list(JAX_METHODS))
+def test_jax(benchmark, method, dtype, log2):
+    import jax
+    import jax.numpy as jnp
+    n = 2 ** log2
+    shape = (n // 32, 32) if n >= 32 else (1, n)
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        pytest.skip("jax runs float64 only with jax_enable_x64")
+    key = jax.random.PRNGKey(0)
+    fn = jax.jit(lambda k: JAX_METHODS[method](jax, k, shape, getattr(jnp, dtype)))
+    fn(key).block_until_ready()                      # compile outside the timing
+    benchmark(lambda: fn(key).block_until_ready())
+    _record(benchmark, n, _plain_fill(_buffer(n, dtype)))
