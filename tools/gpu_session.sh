@@ -30,7 +30,7 @@ python3 -m pytest -q -m gpu -rs tests/test_cuda.py > "$OUT/gpu-tests.log" 2>&1
 gpu_rc=$?
 python3 -m pytest -q -x > "$OUT/all-tests.log" 2>&1
 all_rc=$?
-python3 -m fastinit bench --device cuda --log2-size 28 > "$OUT/bench-cuda.log" 2>&1
+python3 -m fastinit bench --device cuda --sizes 20,24,28 --json "$OUT/bench-cuda.json" --plot "$OUT/bench-cuda.png" > "$OUT/bench-cuda.log" 2>&1
 python3 - > "$OUT/transpose-ab.log" 2>&1 <<'PY'
 # A/B of the contiguous kernel: through shared memory (default) or direct stores
 import torch, fastinit as fi

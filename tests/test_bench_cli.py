@@ -1,0 +1,76 @@
+"""The main job, ``python -m fastinit bench``: options, JSON, plot and the
+errors that come before any timing.  (Speed itself is never asserted in
+tests: the machines are shared and noisy.)"""
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fastinit import _bench
+
+
+def test_quick_run_writes_json_and_plot(tmp_path):
+    out, png = tmp_path / "b.json", tmp_path / "b.png"
+    args = ["--quick", "--sizes", "10,12", "--dtypes", "float32,bfloat16", "--peers", "numpy", "--json", str(out)]
+    if importlib.util.find_spec("matplotlib"):
+        args += ["--plot", str(png)]
+    r = subprocess.run([sys.executable, "-m", "fastinit", "bench"] + args, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "cpu float32: G elements/s" in r.stdout and "normal_ f32 on cpu at 2^12:" in r.stdout
+    doc = json.loads(out.read_text())
+    assert {"date", "command", "machine", "versions", "results", "verdict"} <= set(doc)
+    assert doc["machine"]["cores"] >= 1 and "numpy" in doc["versions"]
+    rows = {(r["library"], r["method"], r["dtype"], r["log2"]) for r in doc["results"]}
+    assert ("", "fill", "float32", 10) in rows and ("fastinit", "normal_", "bfloat16", 12) in rows
+    assert ("numpy", "standard_normal(out=)", "float32", 12) in rows
+    assert not any(lib == "torch" for lib, _, _, _ in rows)          # --peers numpy
+    for r in doc["results"]:
+        assert r["g_per_s"] > 0 and r["ratio_to_fill"] == pytest.approx(r["g_per_s"] / r["fill_g_per_s"])
+    if importlib.util.find_spec("matplotlib"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--dtypes", "float8"], "--dtypes must be from"),
+    (["--peers", "tensorflow"], "--peers must be from"),
+    (["--sizes", "10,40"], "--sizes must be powers of two"),
+    (["--sizes", "10", "--log2-size", "12"], "not both"),
+    (["--device", "tpu"], "invalid choice"),
+])
+def test_bad_options_are_refused_before_timing(argv, words, capsys):
+    with pytest.raises(SystemExit) as e:
+        _bench._parse(argv)
+    assert e.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_plot_without_matplotlib_says_what_to_install(monkeypatch, capsys):
+    real = _bench._have
+    monkeypatch.setattr(_bench, "_have", lambda m: False if m == "matplotlib" else real(m))
+    with pytest.raises(SystemExit):
+        _bench._parse(["--plot", "x.png"])
+    assert "pip install 'fastinit[plot]'" in capsys.readouterr().err
+
+
+def test_cuda_without_a_gpu_says_why(monkeypatch, capsys):
+    monkeypatch.setattr(_bench, "_cuda_ready", lambda: (False, "torch sees no CUDA GPU"))
+    with pytest.raises(SystemExit):
+        _bench._parse(["--device", "cuda"])
+    assert "torch sees no CUDA GPU" in capsys.readouterr().err
+    args, sizes, dtypes, peers, missing, devices, repeat = _bench._parse(["--device", "all", "--quick"])
+    assert devices == ["cpu"] and sizes == _bench.QUICK_SIZES and dtypes == ("float32",) and repeat == 3
+
+
+def test_targets_are_checked_only_for_large_buffers():
+    def rows(log2):
+        base = {"device": "cpu", "dtype": "float32", "log2": log2}
+        return [dict(base, library="", method="fill", g_per_s=8.0),
+                dict(base, library="fastinit", method="normal_", g_per_s=2.0),
+                dict(base, library="numpy", method="standard_normal(out=)", g_per_s=0.1)]
+    targets, lines = _bench.check(rows(20), ["cpu"])
+    assert targets == [] and lines == ["normal_ f32 on cpu at 2^20: 20.0x numpy, 0.25 of the write ceiling"]
+    targets, lines = _bench.check(rows(28), ["cpu"])
+    assert [(t["row"], round(t["ratio"], 2), t["met"]) for t in targets] == [("fastinit normal_ float32", 0.25, False)]
+    assert lines[-1] == "targets: 0 of 1 met"
