@@ -69,13 +69,16 @@ class CudaBuffer:
     int, as in the CUDA array interface) or None when the producer asks for
     no ordering; ``device`` is the device ordinal or None (the pointer's
     device, asked of the driver at launch); ``owner`` keeps the memory (and a
-    DLPack capsule) alive while the kernel is enqueued.
+    DLPack capsule) alive while the kernel is enqueued; ``sync_after``: wait
+    for the kernel before returning (a DLPack producer orders our launch
+    after its work, but nothing orders its later work after ours).
     """
 
-    def __init__(self, ptr, shape, strides, kind, device, stream, owner):
+    def __init__(self, ptr, shape, strides, kind, device, stream, owner, sync_after=False):
         self.ptr, self.shape, self.strides, self.kind = int(ptr), tuple(shape), tuple(strides), kind
         self.itemsize = ITEMSIZE[kind]
         self.device, self.stream, self.owner = device, stream, owner
+        self.sync_after = sync_after
         self.size = 1
         for n in self.shape:
             self.size *= int(n)
@@ -113,7 +116,8 @@ def _cuda_from_interface(buf, name):
     module = type(buf).__module__ or ""
     if module.startswith("cupy") and "cupy" in sys.modules:
         # CuPy exports no stream unless asked to; its work runs on its current stream
-        stream = sys.modules["cupy"].cuda.get_current_stream().ptr
+        with buf.device:                 # the current stream of the array's own device
+            stream = sys.modules["cupy"].cuda.get_current_stream().ptr
         device = buf.device.id
     return CudaBuffer(ptr or 0, shape, strides, kind, device, stream, buf)
 
@@ -162,7 +166,7 @@ def _cuda_from_dlpack(buf, name):
     except TypeError:
         capsule = buf.__dlpack__()
     ptr, shape, strides, kind, _, dev = dlpack_tensor(capsule, name)
-    return CudaBuffer(ptr, shape, strides, kind, dev, LEGACY_DEFAULT_STREAM, (buf, capsule))
+    return CudaBuffer(ptr, shape, strides, kind, dev, LEGACY_DEFAULT_STREAM, (buf, capsule), sync_after=True)
 
 
 def cuda_buffer(buf, name="buf"):
@@ -184,6 +188,14 @@ def cuda_buffer(buf, name="buf"):
         if int(dev_type) in (DL_CUDA, DL_CUDA_MANAGED):
             return _cuda_from_dlpack(buf, name)
     return None
+
+
+def written(buf):
+    """Tell torch that a tensor was written in place (its version counter,
+    which autograd checks for tensors saved for backward), as torch.nn.init's
+    in-place ops do; we write through a pointer or a NumPy view."""
+    if "torch" in sys.modules and isinstance(buf, sys.modules["torch"].Tensor) and not buf.is_inference():
+        sys.modules["torch"].autograd.graph.increment_version(buf)
 
 
 def as_writable_array(buf, name="buf"):

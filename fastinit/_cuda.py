@@ -196,7 +196,10 @@ def _make_contig(block, E, storage):
     BUILD = _SOURCE
     EE = U64(E)
     store = _store_fn(E)
-    SMEM = MAX_THREADS_PER_BLOCK * E + (MAX_THREADS_PER_BLOCK * E >> 5)
+    # one pad element per 32 (4- and 2-byte elements) or per 16 (8-byte,
+    # served per half-warp): no bank conflicts on either side
+    PAD = U64(4 if E == 2 else 5)
+    SMEM = MAX_THREADS_PER_BLOCK * E + (MAX_THREADS_PER_BLOCK * E >> int(PAD))
 
     def contig(out, g0, k0, k1, s0, s1, prm):
         assert BUILD == BUILD              # a cell naming the sources (see _cpu._jit)
@@ -215,12 +218,12 @@ def _make_contig(block, E, storage):
                 v = block(b0 + t, k0, k1, s0, s1, prm)
                 for k in range(E):
                     e = tid * EE + U64(k)
-                    sm[e + (e >> U64(5))] = v[k]
+                    sm[e + (e >> PAD)] = v[k]
                 cuda.syncthreads()
                 base = cfirst - g0
                 for k in range(E):
                     e = U64(k) * bd + tid
-                    out[base + e] = sm[e + (e >> U64(5))]
+                    out[base + e] = sm[e + (e >> PAD)]
                 cuda.syncthreads()
             elif t < nb:
                 b = b0 + t
@@ -357,11 +360,18 @@ _KERNELS = {}
 _lock = threading.Lock()
 
 
+#: numba-cuda links with nvJitLink (LTO) when it is installed, and nvJitLink
+#: generates the code again with FMA contraction on: the -fma=0 of
+#: ``no_contraction`` would reach NVVM and be lost at the link.  Our kernels
+#: call no external device code, so LTO buys nothing: off.
+JIT_OPTIONS = {} if SIMULATOR else {"lto": False}        # (the simulator compiles nothing)
+
+
 def _jit(fn):
     try:
-        return cuda.jit(cache=True)(fn)
+        return cuda.jit(cache=True, **JIT_OPTIONS)(fn)
     except RuntimeError:          # no cache location (read-only install, numba issue 4908)
-        return cuda.jit(fn)
+        return cuda.jit(**JIT_OPTIONS)(fn)
 
 
 def kernel(dist, kind, shape):
@@ -391,9 +401,9 @@ def _stream(handle):
     """A numba stream for a CUDA-array-interface stream handle."""
     if SIMULATOR:
         return 0
-    if handle is None or handle == 0:
+    if handle is None:
         return cuda.default_stream()
-    if handle == 1:
+    if handle in (0, 1):              # the null stream of torch and CuPy: the legacy default stream
         return cuda.legacy_default_stream()
     if handle == 2:
         return cuda.per_thread_default_stream()
@@ -456,5 +466,8 @@ def fill(layout, dev, dist, prm, seed, stream):
             if SIMULATOR:
                 kern[grid, tpb](*args)
             else:
-                kern[grid, tpb, _stream(dev.stream)](*args)
+                s = _stream(dev.stream)
+                kern[grid, tpb, s](*args)
+                if dev.sync_after:
+                    s.synchronize()
 

@@ -171,6 +171,7 @@ class _Call:
         else:
             layout = _buffers.plan(self.arr, self.gshape, self.offsets)
             _threads.fill(layout, self.size, self.kind, dist, prm, seed, self.stream)
+        _buffers.written(self.buf)
         return self.buf
 
 
@@ -435,6 +436,7 @@ def constant_(buf, value, *, seed=None, stream=0, global_shape=None, offsets=Non
         call.cuda.fill(layout, call.dev, "constant", (storage(v),), 0, 0)
     else:
         call.arr[...] = v
+    _buffers.written(buf)
     return buf
 
 

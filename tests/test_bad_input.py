@@ -128,3 +128,22 @@ def test_nothing_cut_warning():
     b = fresh()
     with pytest.warns(UserWarning, match="nothing is truncated"):
         fi.trunc_normal_(b, std=0.02, seed=0)
+
+
+def test_torch_autograd_sees_the_in_place_write():
+    """As with torch.nn.init's in-place ops, a tensor saved for backward and
+    then refilled makes backward() fail instead of giving wrong gradients."""
+    torch = pytest.importorskip("torch")
+    w = torch.empty(5)
+    v = w._version
+    fi.normal_(w, seed=0)
+    assert w._version > v
+    x = torch.ones(5, requires_grad=True)
+    y = (x * w).sum()              # saves w for the gradient of x
+    fi.uniform_(w, seed=1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+    with torch.inference_mode():
+        t = torch.empty(4)
+        fi.zeros_(t)               # inference tensors have no version counter: no error
+    assert (t == 0).all()

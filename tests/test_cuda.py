@@ -334,3 +334,12 @@ def test_gpu_buffer_of_more_than_2_32_elements(cuda):
         assert torch.equal(t[start:start + size].cpu().view(torch.int16), host.view(torch.int16)), start
     del t
     torch.cuda.empty_cache()
+
+
+@needs_numba_cuda
+def test_kernels_are_not_link_time_optimised():
+    """nvJitLink (LTO, numba-cuda's default when installed) would generate
+    the code again with FMA contraction on, past NVVM's -fma=0."""
+    from fastinit import _cuda
+    disp = _cuda._jit(_cuda.kernel_source("normal", "f32", "contig"))
+    assert disp.targetoptions["lto"] is False
