@@ -24,19 +24,10 @@ pytestmark = pytest.mark.skipif(not _gpu(), reason="no CUDA GPU with torch and n
 DTYPES = ["float32", "bfloat16", "float64"]
 
 
-def _events_rate(torch, fn, n, calls=10, repeat=5):
-    fn()
-    torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(repeat):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(calls):
-            fn()
-        b.record()
-        b.synchronize()
-        best = min(best, a.elapsed_time(b) / 1e3 / calls)
-    return n / best / 1e9
+def _events_rate(torch, fn, n):
+    """G elements/s by CUDA events on the current stream (the main job's timer)."""
+    from fastinit._bench import time_call
+    return n / time_call(fn, "cuda", 5) / 1e9
 
 
 def _run(benchmark, torch, t, fn):
