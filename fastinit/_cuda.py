@@ -326,21 +326,23 @@ def _install_nvvm_hook():
     ``no_contraction()`` run with ``fma=0``.  Other numba-cuda users are not
     affected."""
     global _patched
-    if _patched or SIMULATOR:
+    if SIMULATOR:
         return
-    from numba.cuda.cudadrv import nvvm
-    from numba.cuda import codegen
-    orig = nvvm.compile_ir
+    with _lock:
+        if _patched:
+            return
+        # numba-cuda's codegen calls it through the module attribute, at PTX
+        # generation (first launch, or a new compute capability)
+        from numba.cuda.cudadrv import nvvm
+        orig = nvvm.compile_ir
 
-    def compile_ir(llvmir, **options):
-        if getattr(_no_fma, "on", False):
-            options["fma"] = False
-        return orig(llvmir, **options)
-    compile_ir.__wrapped__ = orig
-    nvvm.compile_ir = compile_ir
-    if getattr(codegen, "nvvm", None) is not nvvm and hasattr(getattr(codegen, "nvvm", None), "compile_ir"):
-        codegen.nvvm.compile_ir = compile_ir
-    _patched = True
+        def compile_ir(llvmir, **options):
+            if getattr(_no_fma, "on", False):
+                options["fma"] = False
+            return orig(llvmir, **options)
+        compile_ir.__wrapped__ = orig
+        nvvm.compile_ir = compile_ir
+        _patched = True
 
 
 @contextlib.contextmanager
