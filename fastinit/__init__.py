@@ -12,3 +12,11 @@ __version__ = "0.3.0"
 CONTRACT_VERSION = 1
 
 __all__ = api.__all__ + ["CONTRACT_VERSION"]
+
+
+def __getattr__(name):
+    # ``fastinit.torch`` is loaded on first use, never by ``import fastinit``
+    if name == "torch":
+        import importlib
+        return importlib.import_module(".torch", __name__)
+    raise AttributeError(f"module 'fastinit' has no attribute {name!r}")

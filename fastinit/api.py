@@ -245,16 +245,22 @@ def trunc_normal_(buf, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream=0,
     cut (torch's classic ``std=0.02`` with the default ``a=-2, b=2``); pass
     ``a=-2 * std, b=2 * std`` for a 2-sigma cut.
     """
+    return _trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, warn=True)
+
+
+def _trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, warn):
+    """``trunc_normal_``; ``warn=False`` for callers that keep torch's
+    semantics, where wide bounds are not a mistake to point out."""
     call = _Call(buf, seed, stream, global_shape, offsets)
     mean, std, a, b = _real(mean, "mean"), _real(std, "std"), _real(a, "a"), _real(b, "b")
     if std <= 0:
         raise ValueError(f"std must be > 0 for a truncated normal; got {std}")
     if a >= b:
         raise ValueError(f"a must be < b; got a={a}, b={b}")
-    if (a - mean) / std < -NOTHING_CUT_SIGMAS and (b - mean) / std > NOTHING_CUT_SIGMAS:
+    if warn and (a - mean) / std < -NOTHING_CUT_SIGMAS and (b - mean) / std > NOTHING_CUT_SIGMAS:
         warnings.warn(f"trunc_normal_: the bounds [a, b] = [{a}, {b}] lie more than {NOTHING_CUT_SIGMAS:g} "
                       f"std (std={std}) from the mean, so nothing is truncated; pass "
-                      f"a=mean - 2*std, b=mean + 2*std for a 2-sigma cut", UserWarning, stacklevel=2)
+                      f"a=mean - 2*std, b=mean + 2*std for a 2-sigma cut", UserWarning, stacklevel=3)
     return call.fill("trunc_normal", _params.trunc_normal(mean, std, a, b, call.kind))
 
 
