@@ -34,7 +34,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from . import _ops, _philox, _transforms as T
 from ._ops import jitable, native_f16
-from ._philox import block_ms, block_words
+from ._philox import block_ms, block_words, key_and_stream
 
 U64 = np.uint64
 ROW_CHUNK = 4096          # elements per task in the rows kernel
@@ -346,8 +346,7 @@ def kernel(dist, kind, shape, parallel=True):
 
 def fill(layout, kind, dist, prm, seed, stream, parallel):
     """Run the kernel described by ``layout`` (from ``_buffers.plan``)."""
-    k0, k1 = U64(seed & 0xFFFFFFFF), U64(seed >> 32)
-    s0, s1 = U64(stream & 0xFFFFFFFF), U64(stream >> 32)
+    k0, k1, s0, s1 = key_and_stream(seed, stream)
     if layout[0] == "contig":
         _, flat, g0 = layout
         kernel(dist, kind, "contig", parallel)(flat, g0, k0, k1, s0, s1, prm)

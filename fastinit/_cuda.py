@@ -36,7 +36,7 @@ from numba.core import config as _numba_config
 
 from . import _ops, _philox, _transforms as T
 from ._ops import jitable
-from ._philox import block_ms, block_words
+from ._philox import block_ms, block_words, key_and_stream
 
 U64 = np.uint64
 #: NUMBA_ENABLE_CUDASIM=1: kernels run in numba-cuda's simulator, in Python
@@ -184,6 +184,15 @@ def _thread_and_step():
     return t, U64(cuda.gridDim.x) * U64(cuda.blockDim.x)
 
 
+@jitable
+def _run_blocks(out, g0, EE):
+    """(last global index, first block, number of blocks) of the run of
+    out.shape[0] elements from global index g0; no overflow at 2^64."""
+    hi = g0 + (U64(out.shape[0]) - U64(1))
+    b0 = g0 // EE
+    return hi, b0, hi // EE - b0 + U64(1)
+
+
 def _make_contig(block, E, storage):
     """The contiguous kernel.  A thread block's blocks of elements are
     consecutive, so its BD threads hold BD * E consecutive values; written
@@ -204,9 +213,7 @@ def _make_contig(block, E, storage):
     def contig(out, g0, k0, k1, s0, s1, prm):
         assert BUILD == BUILD              # a cell naming the sources (see _cpu._jit)
         sm = cuda.shared.array(SMEM, storage)
-        hi = g0 + (U64(out.shape[0]) - U64(1))          # last global index, no overflow
-        b0 = g0 // EE
-        nb = hi // EE - b0 + U64(1)
+        hi, b0, nb = _run_blocks(out, g0, EE)
         tid = U64(cuda.threadIdx.x)
         bd = U64(cuda.blockDim.x)
         tb = U64(cuda.blockIdx.x) * bd                  # the thread block's first thread
@@ -240,9 +247,7 @@ def _make_contig_direct(block, E):
 
     def contig(out, g0, k0, k1, s0, s1, prm):
         assert BUILD == BUILD
-        hi = g0 + (U64(out.shape[0]) - U64(1))
-        b0 = g0 // EE
-        nb = hi // EE - b0 + U64(1)
+        hi, b0, nb = _run_blocks(out, g0, EE)
         t, step = _thread_and_step()
         while t < nb:
             b = b0 + t
@@ -317,6 +322,7 @@ def signature(dist, kind, shape, ndim=1):
 
 
 # ----------------------------------------------------------------- NVVM without contraction
+_lock = threading.Lock()           # the NVVM hook's installation and the kernel table
 _no_fma = threading.local()
 _patched = False
 
@@ -359,7 +365,6 @@ def no_contraction():
 
 # ----------------------------------------------------------------- compile and launch
 _KERNELS = {}
-_lock = threading.Lock()
 
 
 #: numba-cuda links with nvJitLink (LTO) when it is installed, and nvJitLink
@@ -444,8 +449,7 @@ def _device_context(ordinal):
 def fill(layout, dev, dist, prm, seed, stream):
     """Enqueue the kernel for ``layout`` (``_buffers.plan_device``) on the
     buffer's device and stream."""
-    k0, k1 = U64(seed & 0xFFFFFFFF), U64(seed >> 32)
-    s0, s1 = U64(stream & 0xFFFFFFFF), U64(stream >> 32)
+    k0, k1, s0, s1 = key_and_stream(seed, stream)
     ordinal = dev.device
     if ordinal is None and not SIMULATOR:
         ordinal = _device_of(dev.ptr)

@@ -81,3 +81,10 @@ def block_ms(block, k0, k1, s0, s1):
     (2, 3), the first of each pair high (contract section 2)."""
     w0, w1, w2, w3 = block_words(block, k0, k1, s0, s1)
     return (w0 << SHIFT32) | w1, (w2 << SHIFT32) | w3
+
+
+def key_and_stream(seed, stream):
+    """Python ints seed and stream -> the kernels' (k0, k1, s0, s1) words
+    (contract sections 1 and 2: the low word first)."""
+    return (np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32),
+            np.uint64(stream & 0xFFFFFFFF), np.uint64(stream >> 32))
