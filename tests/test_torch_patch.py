@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import fastinit as fi                      # noqa: E402
 import fastinit.torch as ft                # noqa: E402
+import fastinit.torch._patch as fp         # noqa: E402
 
 init = torch.nn.init
 
@@ -24,28 +25,28 @@ def test_importing_fastinit_does_not_import_torch():
 
 @pytest.mark.parametrize("name", ft.PATCHED)
 def test_same_parameters_as_torch(name):
-    ours = inspect.signature(ft._REPLACEMENT[name]).parameters
-    theirs = inspect.signature(ft._ORIGINAL[name]).parameters
+    ours = inspect.signature(fp._REPLACEMENT[name]).parameters
+    theirs = inspect.signature(fp._ORIGINAL[name]).parameters
     assert [(p.name, p.default, p.kind) for p in ours.values()] == \
         [(p.name, p.default, p.kind) for p in theirs.values()]
 
 
 def test_installed_inside_restored_after_also_on_errors():
     with ft.patch():
-        assert init.normal_ is ft._REPLACEMENT["normal_"]
+        assert init.normal_ is fp._REPLACEMENT["normal_"]
         with ft.patch():                   # nested
             pass
-        assert init.normal_ is ft._REPLACEMENT["normal_"]
-    assert all(getattr(init, n) is ft._ORIGINAL[n] for n in ft.PATCHED)
+        assert init.normal_ is fp._REPLACEMENT["normal_"]
+    assert all(getattr(init, n) is fp._ORIGINAL[n] for n in ft.PATCHED)
     with pytest.raises(KeyError):
         with ft.patch():
             raise KeyError("boom")
-    assert all(getattr(init, n) is ft._ORIGINAL[n] for n in ft.PATCHED)
+    assert all(getattr(init, n) is fp._ORIGINAL[n] for n in ft.PATCHED)
 
     @ft.patch()
     def build():
-        return init.kaiming_uniform_ is ft._REPLACEMENT["kaiming_uniform_"]
-    assert build() and init.kaiming_uniform_ is ft._ORIGINAL["kaiming_uniform_"]
+        return init.kaiming_uniform_ is fp._REPLACEMENT["kaiming_uniform_"]
+    assert build() and init.kaiming_uniform_ is fp._ORIGINAL["kaiming_uniform_"]
 
 
 def test_concurrent_patches_restore_torch():
@@ -56,7 +57,7 @@ def test_concurrent_patches_restore_torch():
         start.wait()
         for _ in range(50):
             with ft.patch():
-                seen.append(init.uniform_ is ft._REPLACEMENT["uniform_"])
+                seen.append(init.uniform_ is fp._REPLACEMENT["uniform_"])
                 torch.nn.Linear(8, 8)
     ts = [threading.Thread(target=work) for _ in range(8)]
     for t in ts:
@@ -64,7 +65,7 @@ def test_concurrent_patches_restore_torch():
     for t in ts:
         t.join()
     assert all(seen) and len(seen) == 400
-    assert all(getattr(init, n) is ft._ORIGINAL[n] for n in ft.PATCHED)
+    assert all(getattr(init, n) is fp._ORIGINAL[n] for n in ft.PATCHED)
 
 
 def _model():
@@ -94,7 +95,7 @@ def test_values_are_fastinit_with_the_seed_drawn_from_torch():
     with ft.patch():
         init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")
     torch.manual_seed(5)
-    seed = ft._seed(None)
+    seed = fp._seed(None)
     ref = torch.empty(300, 200)
     fi.normal_(ref, 0.0, math.sqrt(2.0) / math.sqrt(300), seed=seed)
     assert torch.equal(w, ref)

@@ -1,0 +1,265 @@
+"""``init_module_`` and ``materialize_``: a whole model, one stream per
+parameter name."""
+import fnmatch
+import numbers
+
+import torch
+from torch import nn
+
+from .. import api as _fi
+from . import _memory
+from ._patch import _trunc, resolving
+from ._schemes import NEEDS_LAYERS, RULES, SCHEMES, Fill, count_layers, options
+from ._shard import is_dtensor, pieces
+
+__all__ = ["init_module_", "materialize_", "SCHEMES"]
+
+
+class _Plan:
+    """What a scheme writes, in the order torch's constructors would:
+    modules in post-order (children before their parent), so a parent's
+    rule for a child's tensor (MultiheadAttention's ``out_proj.bias``,
+    ``nn.Transformer``'s matrices) comes last.  Built, and checked, before
+    anything is written."""
+
+    def __init__(self, module, seed, scheme, overrides, strict, opts, materializing=False):
+        self.seed = _fi._u64(seed, "seed")
+        opts = options(scheme, opts)
+        if opts.get("num_layers", 0) is None:
+            opts["num_layers"] = count_layers(module)
+            if opts["num_layers"] is None and (NEEDS_LAYERS[scheme] or not opts.get("depth_init", True)):
+                raise ValueError(f"scheme {scheme!r} needs the number of layers and none could be read from "
+                                 f"the module's names (layers.<i>, h.<i>, blocks.<i>): pass num_layers=")
+        self.params = dict(module.named_parameters())          # tied: the first name
+        self.buffers = dict(module.named_buffers())
+        tensors = {**self.params, **self.buffers}
+        self.overrides = _overrides(overrides, tensors)
+        rules = RULES[scheme]
+        steps, writer = [], {}
+        for prefix, mod in _post_order(module):
+            r = rules(mod, prefix, opts)
+            if r is None:
+                continue
+            if r == "reset":
+                own = [_join(prefix, n) for n, _ in (*mod.named_parameters(recurse=False),
+                                                       *mod.named_buffers(recurse=False))]
+                steps.append(("reset", mod, own))
+                for n in own:
+                    writer.setdefault(n, "reset")
+                continue
+            for rel, fill in r.items():
+                full = _join(prefix, rel)
+                if full in tensors and fill is not None:
+                    steps.append(("fill", full, fill))
+                    writer[full] = len(steps) - 1
+        # an explicit fill overwritten by a later explicit fill is dropped
+        self.steps = [s for i, s in enumerate(steps)
+                      if s[0] == "reset" or writer.get(s[1]) == i or writer.get(s[1]) == "reset"]
+        covered = set(writer) | {n for n, _ in self.overrides}
+        missing = [n for n in self.params if n not in covered]
+        if materializing:
+            missing += [n for n, b in self.buffers.items() if n not in covered and b.is_meta]
+        if missing and (strict or materializing):
+            what = "left uninitialized memory" if materializing else "leave them as they are"
+            raise ValueError(
+                f"scheme {scheme!r} has no rule for {len(missing)} tensor(s): {', '.join(missing[:8])}"
+                f"{' ...' if len(missing) > 8 else ''}; give them one with overrides={{'pattern': "
+                f"filler or value}}" + ("" if materializing else f", or pass strict=False to {what}"))
+        for n, t in tensors.items():
+            if t.is_meta and not materializing:
+                raise ValueError(f"{n} is on the meta device: allocate and initialize it with "
+                                 f"fastinit.torch.materialize_(module, device, seed=...)")
+
+    def run(self, module):
+        params_buffers = {**dict(module.named_parameters()), **dict(module.named_buffers())}
+        resets = [s for s in self.steps if s[0] == "reset"]
+        names = {}
+        if resets:
+            for n, t in params_buffers.items():
+                names[id(t)] = n
+                if not t.is_meta and not is_dtensor(t):
+                    names[_alias_key(t)] = n
+        resolver = _Resolver(self.seed, names)
+        with torch.no_grad():
+            for step in self.steps:
+                if step[0] == "reset":
+                    with resolving(resolver):
+                        step[1].reset_parameters()
+                else:
+                    _, name, fill = step
+                    apply(fill, params_buffers[name], self.seed, name)
+            for name, fn in self.overrides:
+                t = params_buffers[name]
+                for p in pieces(t):
+                    fn(p.local, seed=self.seed, stream=name, global_shape=p.global_shape, offsets=p.offsets)
+        return module
+
+
+class _Resolver:
+    def __init__(self, seed, names):
+        self.seed, self.names = seed, names
+
+    def __call__(self, tensor):
+        n = self.names.get(id(tensor))
+        if n is None and not tensor.is_meta and not is_dtensor(tensor):
+            n = self.names.get(_alias_key(tensor))
+        return None if n is None else (self.seed, n)
+
+
+def _alias_key(t):
+    """Same memory, same view: ``param.data`` is ``param`` for this purpose."""
+    return (t.device, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)
+
+
+def _join(prefix, name):
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _post_order(module, prefix="", seen=None):
+    seen = set() if seen is None else seen
+    if id(module) in seen:
+        return
+    seen.add(id(module))
+    for name, child in module.named_children():
+        yield from _post_order(child, _join(prefix, name), seen)
+    yield prefix, module
+
+
+def _overrides(overrides, tensors):
+    """[(name, filler)] from {fnmatch pattern: filler or number}; the first
+    matching pattern wins.  A filler is called as
+    ``filler(local, *, seed, stream, global_shape, offsets)``, the signature
+    of fastinit's fillers (``functools.partial(fastinit.normal_, std=0.02)``)."""
+    if overrides is None:
+        return []
+    if not isinstance(overrides, dict):
+        raise TypeError(f"overrides must be a dict {{fnmatch pattern: filler or number}}; got {overrides!r}")
+    fns = []
+    for pat, f in overrides.items():
+        if not isinstance(pat, str):
+            raise TypeError(f"overrides keys must be fnmatch patterns of parameter names; got {pat!r}")
+        if isinstance(f, numbers.Real) and not isinstance(f, bool):
+            value = float(f)
+            f = (lambda v: lambda buf, **kw: _fi.constant_(buf, v, **kw))(value)
+        elif not callable(f):
+            raise TypeError(f"overrides[{pat!r}] must be a filler (callable) or a number; got {f!r}")
+        fns.append((pat, f))
+    out, used = [], set()
+    for name in tensors:
+        for pat, f in fns:
+            if fnmatch.fnmatchcase(name, pat):
+                out.append((name, f))
+                used.add(pat)
+                break
+    unused = [p for p, _ in fns if p not in used]
+    if unused:
+        raise ValueError(f"overrides pattern(s) {unused} match no parameter or buffer name")
+    return out
+
+
+def apply(fill, tensor, seed, stream):
+    """Write ``fill`` into every local piece of ``tensor``."""
+    if fill.kind == "zero_int":
+        tensor.zero_()
+        return
+    fn = {"uniform": _fi.uniform_, "normal": _fi.normal_, "trunc_normal": _trunc, "constant": _fi.constant_}[fill.kind]
+    for p in pieces(tensor):
+        _memory.advise_hugepages(p.local)
+        fn(p.local, *fill.args, seed=seed, stream=stream, global_shape=p.global_shape, offsets=p.offsets)
+        for row in fill.zero_rows:
+            lo = p.offsets[0]
+            if lo <= row < lo + p.local.shape[0]:
+                _fi.zeros_(p.local[row - lo])
+
+
+def init_module_(module, *, seed, scheme="torch", overrides=None, strict=True, **scheme_options):
+    """Initialize every parameter (and the buffers the scheme sets) of
+    ``module`` in place, with ``stream`` = the tensor's qualified name.
+
+    Values depend only on (seed, name, shape, scheme): not on the order the
+    modules were built in, the device, the dtype (a bfloat16 model holds the
+    float32 values rounded) or the sharding (DTensor parameters fill only
+    their local shard, with fans from the global shape; the gathered
+    parameters equal the single-process ones bit for bit).
+
+    Parameters
+    ----------
+    module : torch.nn.Module, with its parameters allocated (for a model on
+        the meta device use ``materialize_``).
+    seed : int in [0, 2**64).
+    scheme : "torch" (each module's default init, as its
+        ``reset_parameters``), "hf", "megatron", "olmo" or "torchtitan";
+        see ``fastinit.torch.SCHEMES`` and the module docstring of
+        ``fastinit.torch._schemes`` for the sources.
+    overrides : {fnmatch pattern of qualified names: filler or number}:
+        a filler is called as ``filler(local, seed=, stream=, global_shape=,
+        offsets=)`` (e.g. ``functools.partial(fastinit.normal_, std=0.02)``),
+        a number fills a constant.  Applied last.
+    strict : raise (before writing anything) when the scheme has no rule for
+        a parameter; ``False`` leaves such parameters as they are.
+    **scheme_options : the scheme's knobs: ``initializer_range`` (hf),
+        ``init_method_std`` / ``num_layers`` / ``output_layers`` (megatron),
+        ``std`` / ``cutoff_factor`` (olmo), ``depth_init`` / ``num_layers``
+        / ``output_layers`` / ``head_layers`` (torchtitan).
+
+    Modules outside the "torch" table that define ``reset_parameters`` run
+    it, with ``torch.nn.init`` and ``Tensor.normal_`` / ``uniform_`` through
+    fastinit keyed to the parameter's name; random draws it makes in other
+    ways come from torch's RNG.
+
+    Returns
+    -------
+    module
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
+    return _Plan(module, seed, scheme, overrides, strict, scheme_options).run(module)
+
+
+def materialize_(module, device, *, seed, scheme="torch", dtype=None, overrides=None, **scheme_options):
+    """Allocate a module built on the meta device on ``device`` and
+    initialize it (``init_module_``'s values), without any full-size
+    temporary: each tensor is allocated in its final dtype and written once.
+
+    Tensors not on the meta device are moved (and cast) as ``Module.to``
+    would.  Tied parameters stay tied.  DTensor parameters (e.g. FSDP2's
+    ``fully_shard`` applied on the meta device) get only their local shard.
+    Large CPU tensors are allocated with transparent huge pages
+    (``madvise``), which makes their first touch several times cheaper.
+
+    Parameters
+    ----------
+    module : torch.nn.Module.
+    device : torch.device or str, where the tensors go.
+    seed, scheme, overrides, **scheme_options : as ``init_module_``; every
+        meta parameter and buffer needs a rule (there is no ``strict=False``:
+        the alternative is uninitialized memory).
+    dtype : floating torch.dtype or None: floating-point tensors are
+        allocated in it (as ``Module.to(dtype)``).
+
+    Returns
+    -------
+    module
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device must be a torch device or its name; got {device!r} ({e})") from None
+    if device.type == "meta":
+        raise ValueError("device must be a real device, not 'meta'")
+    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating torch.dtype or None; got {dtype!r}")
+    plan = _Plan(module, seed, scheme, overrides, True, scheme_options, materializing=True)
+    memo = {}
+    for mod in module.modules():
+        for store, is_param in ((mod._parameters, True), (mod._buffers, False)):
+            for attr, t in list(store.items()):
+                if t is None:
+                    continue
+                if id(t) not in memo:
+                    new = _memory.allocate_like(t, device, dtype)
+                    memo[id(t)] = nn.Parameter(new, requires_grad=t.requires_grad) if is_param else new
+                store[attr] = memo[id(t)]
+    return plan.run(module)

@@ -1,0 +1,256 @@
+"""Initialization schemes: for a module, which fill each of its parameters
+and buffers gets.  Parameters are computed from global shapes (a DTensor's
+``shape``), so a sharded parameter gets the values of the whole one.
+
+Sources (read 2026-11; each scheme is the named code's default):
+
+* ``"torch"``: each module's own ``reset_parameters`` in torch 2.13
+  (``torch/nn/modules/linear.py``, ``conv.py``, ``sparse.py``,
+  ``normalization.py``, ``batchnorm.py``, ``rnn.py``, ``activation.py``
+  ``MultiheadAttention._reset_parameters``, ``transformer.py``
+  ``Transformer._reset_parameters``).  Modules not in the table run their
+  own ``reset_parameters`` with fastinit's ``torch.nn.init`` (see
+  ``init_module_``).
+* ``"hf"``: Hugging Face transformers ``PreTrainedModel._init_weights``
+  (``modeling_utils.py``, v4.57 and v5): Linear (and GPT-2's ``Conv1D``)
+  and Embedding weights N(0, initializer_range), biases 0, the
+  ``padding_idx`` row 0, modules whose class name contains ``LayerNorm`` or
+  ``RMSNorm``: weight 1, bias 0.
+* ``"megatron"``: Megatron-LM (megatron-core ``utils.init_method_normal``,
+  ``scaled_init_method_normal``, ``TransformerConfig``): weights
+  N(0, init_method_std), the output projections of attention and MLP
+  (``linear_proj``, ``linear_fc2``) N(0, init_method_std / sqrt(2 L)),
+  biases 0, norms weight 1 / bias 0.
+* ``"olmo"``: OLMo-2 (OLMo-core ``InitMethod.normal``, ``init_linear``):
+  every Linear and Embedding weight a normal of std 0.02 truncated at +-3
+  std, biases 0, norms 1 / 0.
+* ``"torchtitan"``: torchtitan's Llama 3 ``init_weights``
+  (``torchtitan/models/llama3/model``): token embedding N(0, 1); in layer
+  i, q/k/v and w1 ``trunc_normal_(std=0.02)`` and wo, w2, w3
+  ``trunc_normal_(std=0.02 / sqrt(2 (i + 1)))`` (``depth_init=True``; else
+  0.02 / sqrt(2 L)), both with torch's absolute bounds [-2, 2]; the output
+  layer ``trunc_normal_`` with std = dim^-0.5 cut at +-3 std; norms 1,
+  biases 0.
+
+Modules are recognised by type (torch.nn) and, for the roles that have no
+type of their own, by the name of the module, matched with fnmatch against
+the patterns below (HF Llama, GPT-2, Megatron, torchtitan and OLMo names);
+each scheme option that takes patterns can replace them.
+"""
+import fnmatch
+import math
+import re
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import init as _init
+
+from ._patch import kaiming_std, xavier_bound, xavier_std
+
+SCHEMES = ("torch", "hf", "megatron", "olmo", "torchtitan")
+
+#: Modules whose weight is an output projection of a residual branch
+#: (attention out, MLP down): Megatron's scaled init, torchtitan's depth init.
+OUTPUT_LAYERS = ("*o_proj", "*down_proj", "*.wo", "wo", "*.w2", "w2", "*c_proj", "*out_proj",
+                 "*linear_proj", "*linear_fc2", "*dense_4h_to_h", "*attn_out", "*ff_out")
+#: torchtitan also depth-scales the MLP's up projection (w3).
+UP_LAYERS = ("*.w3", "w3", "*up_proj")
+#: The model's final projection onto the vocabulary.
+HEAD_LAYERS = ("output", "lm_head", "*.lm_head", "*.output_layer", "output_layer")
+#: Where a block's index is read from its qualified name.
+LAYER_INDEX = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks|block)\.(\d+)(?:\.|$)")
+
+_OPTIONS = {
+    "torch": {},
+    "hf": {"initializer_range": 0.02},
+    "megatron": {"init_method_std": 0.02, "num_layers": None, "output_layers": OUTPUT_LAYERS},
+    "olmo": {"std": 0.02, "cutoff_factor": 3.0},
+    "torchtitan": {"depth_init": True, "num_layers": None, "output_layers": OUTPUT_LAYERS + UP_LAYERS,
+                   "head_layers": HEAD_LAYERS},
+}
+
+
+class Fill(NamedTuple):
+    """One write of a whole tensor.  ``kind``: "uniform" (low, high),
+    "normal" (mean, std), "trunc_normal" (mean, std, a, b), "constant"
+    (value,), "zero_int" (an integer buffer set to 0)."""
+    kind: str
+    args: tuple = ()
+    zero_rows: tuple = ()          # rows of dim 0 set to 0 afterwards (padding_idx)
+
+
+def _uniform(bound):
+    return Fill("uniform", (-bound, bound))
+
+
+ONE, ZERO = Fill("constant", (1.0,)), Fill("constant", (0.0,))
+
+
+def options(scheme, given):
+    """The scheme's options, the given ones checked and merged over the defaults."""
+    if scheme not in _OPTIONS:
+        raise ValueError(f"scheme must be one of {', '.join(map(repr, SCHEMES))}; got {scheme!r}")
+    valid = _OPTIONS[scheme]
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        raise TypeError(f"scheme {scheme!r} takes the options {sorted(valid) or 'none'}; got {unknown}")
+    opts = dict(valid, **given)
+    for k, v in opts.items():
+        if k.endswith("_layers") and k != "num_layers":
+            if isinstance(v, str) or not all(isinstance(p, str) for p in v):
+                raise TypeError(f"{k} must be a sequence of fnmatch patterns (strings); got {v!r}")
+            opts[k] = tuple(v)
+        elif k in ("initializer_range", "init_method_std", "std", "cutoff_factor"):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"{k} must be a finite number > 0; got {v!r}")
+        elif k == "num_layers" and v is not None:
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ValueError(f"num_layers must be a positive integer; got {v!r}")
+    return opts
+
+
+def count_layers(module):
+    """The number of blocks, from the largest ``layers.<i>`` index in the names."""
+    ids = [int(m.group(1)) for name, _ in module.named_modules() for m in [LAYER_INDEX.search(name)] if m]
+    return max(ids) + 1 if ids else None
+
+
+def _matches(name, patterns):
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _own(cls, mod, method="reset_parameters"):
+    """Whether ``mod`` initializes as torch's ``cls`` does (no override)."""
+    return isinstance(mod, cls) and getattr(type(mod), method, None) is getattr(cls, method)
+
+
+def _is_norm(mod):
+    name = type(mod).__name__
+    return "LayerNorm" in name or "RMSNorm" in name or isinstance(
+        mod, (nn.LayerNorm, nn.RMSNorm, nn.GroupNorm, nn.modules.batchnorm._NormBase))
+
+
+def _norm(mod):
+    out = {}
+    if isinstance(getattr(mod, "weight", None), torch.Tensor):
+        out["weight"] = ONE
+    if isinstance(getattr(mod, "bias", None), torch.Tensor):
+        out["bias"] = ZERO
+    return out
+
+
+def _linear_like(mod):
+    return isinstance(mod, nn.Linear) or type(mod).__name__ == "Conv1D"   # GPT-2's transposed Linear
+
+
+# ----------------------------------------------------------------- torch's own defaults
+def torch_rules(mod, name, opts):
+    """{relative name: Fill} as torch 2.13's ``reset_parameters`` of
+    ``mod``; "reset" for a module with its own ``reset_parameters`` outside
+    the table; None when the module initializes nothing itself."""
+    out = {}
+    if _own(nn.Linear, mod) or _own(nn.modules.conv._ConvNd, mod):
+        w = mod.weight
+        if w.numel():
+            out["weight"] = _uniform(math.sqrt(3.0) * kaiming_std(w, math.sqrt(5)))
+        if mod.bias is not None:
+            fan_in, _ = _init._calculate_fan_in_and_fan_out(w)
+            out["bias"] = _uniform(1 / math.sqrt(fan_in) if fan_in > 0 else 0)
+        return out
+    if _own(nn.Bilinear, mod):
+        bound = 1 / math.sqrt(mod.weight.size(1))
+        return {"weight": _uniform(bound), **({"bias": _uniform(bound)} if mod.bias is not None else {})}
+    if _own(nn.Embedding, mod) or _own(nn.EmbeddingBag, mod):
+        pad = () if mod.padding_idx is None else (mod.padding_idx,)
+        return {"weight": Fill("normal", (0.0, 1.0), pad)}
+    if _own(nn.modules.batchnorm._NormBase, mod):
+        if mod.track_running_stats:
+            out.update(running_mean=ZERO, running_var=ONE, num_batches_tracked=Fill("zero_int"))
+        if mod.affine:
+            out.update(weight=ONE, bias=ZERO)
+        return out
+    if _own(nn.LayerNorm, mod) or _own(nn.RMSNorm, mod) or _own(nn.GroupNorm, mod):
+        return _norm(mod)
+    if _own(nn.MultiheadAttention, mod, "_reset_parameters"):
+        for p in ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
+            if getattr(mod, p, None) is not None:
+                out[p] = _uniform(xavier_bound(getattr(mod, p)))
+        if mod.in_proj_bias is not None:
+            out["in_proj_bias"] = out["out_proj.bias"] = ZERO
+        for p in ("bias_k", "bias_v"):
+            if getattr(mod, p, None) is not None:
+                out[p] = Fill("normal", (0.0, xavier_std(getattr(mod, p))))
+        return out
+    if _own(nn.modules.rnn.RNNBase, mod) or _own(nn.modules.rnn.RNNCellBase, mod):
+        stdv = 1.0 / math.sqrt(mod.hidden_size) if mod.hidden_size > 0 else 0
+        return {n: _uniform(stdv) for n, _ in mod.named_parameters(recurse=False)}
+    if _own(nn.PReLU, mod):
+        return {"weight": Fill("constant", (float(mod.init),))}
+    if _own(nn.Transformer, mod, "_reset_parameters"):
+        return {n: _uniform(xavier_bound(p)) for n, p in mod.named_parameters() if p.dim() > 1}
+    if callable(getattr(mod, "reset_parameters", None)):
+        return "reset"
+    if _is_norm(mod):                      # e.g. HF's LlamaRMSNorm: ones / zeros in __init__
+        return _norm(mod)
+    return None
+
+
+# ----------------------------------------------------------------- presets
+def _hf(mod, name, opts):
+    r = opts["initializer_range"]
+    if _linear_like(mod):
+        return {"weight": Fill("normal", (0.0, r)), **({"bias": ZERO} if mod.bias is not None else {})}
+    if isinstance(mod, (nn.Embedding, nn.EmbeddingBag)):
+        pad = () if mod.padding_idx is None else (mod.padding_idx,)
+        return {"weight": Fill("normal", (0.0, r), pad)}
+    if _is_norm(mod):
+        return _norm(mod)
+    return torch_rules(mod, name, opts)
+
+
+def _weights(mod, name, weight_fill, opts):
+    """Linear-like and Embedding weights get ``weight_fill``, biases 0, norms 1 / 0;
+    anything else torch's default."""
+    if _linear_like(mod):
+        return {"weight": weight_fill, **({"bias": ZERO} if mod.bias is not None else {})}
+    if isinstance(mod, (nn.Embedding, nn.EmbeddingBag)):
+        pad = () if mod.padding_idx is None else (mod.padding_idx,)
+        return {"weight": weight_fill._replace(zero_rows=pad)}
+    if _is_norm(mod):
+        return _norm(mod)
+    return torch_rules(mod, name, opts)
+
+
+def _megatron(mod, name, opts):
+    sigma = opts["init_method_std"]
+    if _linear_like(mod) and _matches(name, opts["output_layers"]):
+        sigma = sigma / math.sqrt(2.0 * opts["num_layers"])
+    return _weights(mod, name, Fill("normal", (0.0, sigma)), opts)
+
+
+def _olmo(mod, name, opts):
+    std, cut = opts["std"], opts["cutoff_factor"]
+    return _weights(mod, name, Fill("trunc_normal", (0.0, std, -cut * std, cut * std)), opts)
+
+
+def _torchtitan(mod, name, opts):
+    if isinstance(mod, (nn.Embedding, nn.EmbeddingBag)):
+        return _weights(mod, name, Fill("normal", (0.0, 1.0)), opts)
+    if _linear_like(mod):
+        if _matches(name, opts["head_layers"]):
+            std = mod.weight.shape[-1] ** -0.5
+            return _weights(mod, name, Fill("trunc_normal", (0.0, std, -3 * std, 3 * std)), opts)
+        std = 0.02
+        if _matches(name, opts["output_layers"]):
+            m = LAYER_INDEX.search(name)
+            if opts["depth_init"] and m:
+                std = 0.02 / (2 * (int(m.group(1)) + 1)) ** 0.5
+            else:
+                std = 0.02 / (2 * opts["num_layers"]) ** 0.5
+        return _weights(mod, name, Fill("trunc_normal", (0.0, std, -2.0, 2.0)), opts)
+    return _weights(mod, name, None, opts)
+
+
+RULES = {"torch": torch_rules, "hf": _hf, "megatron": _megatron, "olmo": _olmo, "torchtitan": _torchtitan}
+NEEDS_LAYERS = {"megatron": True, "torchtitan": False}

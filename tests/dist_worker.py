@@ -1,0 +1,109 @@
+"""One rank of the sharded-init tests (tests/test_torch_distributed.py):
+``python tests/dist_worker.py RANK WORLD PORT CASE``.  Every DTensor
+parameter, gathered, must equal the single-process ``init_module_`` result
+bit for bit.  Exits non-zero with the first difference."""
+import os
+import sys
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import fastinit.torch as ft                      # noqa: E402
+from fastinit._llama import llama                # noqa: E402
+
+SCHEMES = {"torch": {}, "hf": {}, "megatron": {}, "olmo": {}, "torchtitan": {}}
+SEED = 1234
+
+
+def reference(scheme, dtype=torch.float32, **kw):
+    torch.manual_seed(99)
+    m = llama("tiny", **kw).to(dtype)
+    return dict(ft.init_module_(m, seed=SEED, scheme=scheme).named_parameters())
+
+
+def compare(model, ref, what):
+    from torch.distributed.tensor import DTensor
+    n_sharded = 0
+    for name, p in model.named_parameters():
+        full = p.full_tensor() if isinstance(p, DTensor) else p
+        n_sharded += isinstance(p, DTensor) and any(not pl.is_replicate() for pl in p.placements)
+        if not torch.equal(full.detach(), ref[name].detach()):
+            bad = (full != ref[name]).sum().item()
+            raise AssertionError(f"{what}: {name} differs from the single-process value in {bad} elements "
+                                 f"(placements {getattr(p, 'placements', None)})")
+    assert n_sharded > 0, f"{what}: nothing was sharded"
+    return n_sharded
+
+
+def tp_plan():
+    from torch.distributed.tensor import Replicate
+    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel
+    plan = {"tok_embeddings": RowwiseParallel(input_layouts=Replicate()), "output": ColwiseParallel()}
+    for w in ("attention.wq", "attention.wk", "attention.wv", "feed_forward.w1", "feed_forward.w3"):
+        plan[f"layers.*.{w}"] = ColwiseParallel()
+    for w in ("attention.wo", "feed_forward.w2"):
+        plan[f"layers.*.{w}"] = RowwiseParallel()
+    return plan
+
+
+def main(rank, world, port, case):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Replicate, Shard, distribute_tensor
+    mesh = init_device_mesh("cpu", (world,))
+    # vocab 250 and ffn 160 are not multiples of 3 / 4 / 6: uneven last shards
+    if case == "tp":
+        from torch.distributed.tensor.parallel import parallelize_module
+        for scheme in SCHEMES:
+            model = parallelize_module(llama("tiny"), mesh, tp_plan())
+            ft.init_module_(model, seed=SEED, scheme=scheme)
+            compare(model, reference(scheme), f"tensor parallel, {scheme}")
+    elif case == "dims":
+        # every 2-D parameter sharded along dim 0, then along dim 1; 1-D ones along 0
+        for dim in (0, 1):
+            for dtype in (torch.float32, torch.bfloat16):
+                model = llama("tiny").to(dtype)
+                for mod in model.modules():
+                    for n, p in [(n, p) for n, p in mod._parameters.items() if p is not None]:
+                        pl = [Shard(min(dim, p.dim() - 1))]
+                        mod._parameters[n] = nn.Parameter(distribute_tensor(p.detach(), mesh, pl))
+                ft.init_module_(model, seed=SEED, scheme="torchtitan")
+                compare(model, reference("torchtitan", dtype), f"Shard({dim}) {dtype}")
+        if world == 4:                     # 2-D mesh, both dimensions sharded, and a replicated one
+            mesh2 = init_device_mesh("cpu", (2, 2))
+            for pls in ([Shard(0), Shard(1)], [Shard(1), Shard(0)], [Replicate(), Shard(1)], [Shard(0), Shard(0)]):
+                model = llama("tiny")
+                for mod in model.modules():
+                    for n, p in [(n, p) for n, p in mod._parameters.items() if p is not None]:
+                        use = pls if p.dim() == 2 else [Shard(0), Replicate()]
+                        mod._parameters[n] = nn.Parameter(distribute_tensor(p.detach(), mesh2, use))
+                ft.init_module_(model, seed=SEED, scheme="torch")
+                compare(model, reference("torch"), f"2-D mesh {pls}")
+    elif case == "fsdp":
+        from torch.distributed.fsdp import fully_shard
+        for dtype in (torch.float32, torch.bfloat16):
+            with torch.device("meta"):
+                model = llama("tiny")
+            for layer in model.layers:
+                fully_shard(layer, mesh=mesh)
+            fully_shard(model, mesh=mesh)
+            ft.materialize_(model, "cpu", seed=SEED, scheme="hf", dtype=dtype)
+            for name, p in model.named_parameters():
+                local = p._local_tensor
+                assert local.device.type == "cpu" and local.dtype == dtype, (name, local.device, local.dtype)
+                assert local.shape[0] <= -(-p.shape[0] // world) and local.shape[1:] == p.shape[1:], (name, local.shape)
+            compare(model, reference("hf", dtype), f"FSDP2 materialize_ {dtype}")
+            out = model(torch.arange(12).view(2, 6) % 250)     # FSDP2 runs on what was materialized
+            assert out.shape == (2, 6, 250) and torch.isfinite(out.float()).all()
+    else:
+        raise SystemExit(f"unknown case {case}")
+    dist.barrier()
+    dist.destroy_process_group()
+    print(f"rank {rank}/{world} {case}: ok")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
