@@ -74,14 +74,19 @@ def main(rank, world, port, case):
                 compare(model, reference("torchtitan", dtype), f"Shard({dim}) {dtype}")
         if world == 4:                     # 2-D mesh, both dimensions sharded, and a replicated one
             mesh2 = init_device_mesh("cpu", (2, 2))
-            for pls in ([Shard(0), Shard(1)], [Shard(1), Shard(0)], [Replicate(), Shard(1)], [Shard(0), Shard(0)]):
+            from torch.distributed.tensor.placement_types import _StridedShard
+            for pls in ([Shard(0), Shard(1)], [Shard(1), Shard(0)], [Replicate(), Shard(1)], [Shard(0), Shard(0)],
+                        [_StridedShard(0, split_factor=2), Shard(0)]):   # FSDP2 + TP's order: non-box shards
                 model = llama("tiny")
                 for mod in model.modules():
                     for n, p in [(n, p) for n, p in mod._parameters.items() if p is not None]:
                         use = pls if p.dim() == 2 else [Shard(0), Replicate()]
-                        mod._parameters[n] = nn.Parameter(distribute_tensor(p.detach(), mesh2, use))
+                        mod._parameters[n] = nn.Parameter(distribute_tensor(p.detach(), mesh2, use, src_data_rank=None))
                 ft.init_module_(model, seed=SEED, scheme="torch")
                 compare(model, reference("torch"), f"2-D mesh {pls}")
+                if isinstance(pls[0], _StridedShard):
+                    from fastinit.torch._shard import pieces
+                    assert max(len(pieces(p)) for p in model.parameters()) > 1, "no strided shard was split
     elif case == "fsdp":
         from torch.distributed.fsdp import fully_shard
         for dtype in (torch.float32, torch.bfloat16):
