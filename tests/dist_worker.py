@@ -86,7 +86,7 @@ def main(rank, world, port, case):
                 compare(model, reference("torch"), f"2-D mesh {pls}")
                 if isinstance(pls[0], _StridedShard):
                     from fastinit.torch._shard import pieces
-                    assert max(len(pieces(p)) for p in model.parameters()) > 1, "no strided shard was split
+                    assert max(len(pieces(p)) for p in model.parameters()) > 1, "no strided shard was split"
     elif case == "fsdp":
         from torch.distributed.fsdp import fully_shard
         for dtype in (torch.float32, torch.bfloat16):
