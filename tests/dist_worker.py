@@ -76,7 +76,7 @@ def main(rank, world, port, case):
             mesh2 = init_device_mesh("cpu", (2, 2))
             from torch.distributed.tensor.placement_types import _StridedShard
             for pls in ([Shard(0), Shard(1)], [Shard(1), Shard(0)], [Replicate(), Shard(1)], [Shard(0), Shard(0)],
-                        [_StridedShard(0, split_factor=2), Shard(0)]):   # FSDP2 + TP's order: non-box shards
+                        [Shard(0), _StridedShard(0, split_factor=2)]):   # non-box local shards
                 model = llama("tiny")
                 for mod in model.modules():
                     for n, p in [(n, p) for n, p in mod._parameters.items() if p is not None]:
@@ -84,7 +84,7 @@ def main(rank, world, port, case):
                         mod._parameters[n] = nn.Parameter(distribute_tensor(p.detach(), mesh2, use, src_data_rank=None))
                 ft.init_module_(model, seed=SEED, scheme="torch")
                 compare(model, reference("torch"), f"2-D mesh {pls}")
-                if isinstance(pls[0], _StridedShard):
+                if isinstance(pls[1], _StridedShard):
                     from fastinit.torch._shard import pieces
                     assert max(len(pieces(p)) for p in model.parameters()) > 1, "no strided shard was split"
     elif case == "fsdp":
