@@ -299,3 +299,36 @@ def test_patch_covers_modules_that_imported_fillers_and_tensor_methods():
     torch.manual_seed(0)
     b = nn.MultiheadAttention(16, 2)
     assert not torch.equal(a.in_proj_weight, b.in_proj_weight)      # fastinit's values, not torch's
+
+
+def test_patch_leaves_its_own_tables_alone():
+    P = ft._patch
+    with ft.patch():
+        assert all(P._ORIGINAL[n] is not P._REPLACEMENT[n] for n in ft.PATCHED)
+    assert P.normal_ is P._REPLACEMENT["normal_"] and P._ORIGINAL["normal_"] is torch.nn.init.normal_
+
+
+def test_transformers_from_config_under_patch(monkeypatch):
+    """transformers 5 calls torch's fillers through a table it took at import
+    (initialization.TORCH_INIT_FUNCTIONS): patch() reaches it too."""
+    transformers = pytest.importorskip("transformers")
+    hi = pytest.importorskip("transformers.initialization")
+    cfg = transformers.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, vocab_size=300)
+    filled = []
+    real = fi.api.normal_
+    monkeypatch.setattr(fi.api, "normal_", lambda buf, *a, **k: filled.append(tuple(buf.shape)) or real(buf, *a, **k))
+
+    def build():
+        torch.manual_seed(0)
+        with ft.patch():
+            return transformers.AutoModelForCausalLM.from_config(cfg)
+    a, b = build(), build()
+    assert (64, 64) in filled and (300, 64) in filled
+    assert hi.TORCH_INIT_FUNCTIONS["normal_"] is torch.nn.init.normal_ is ft._patch._ORIGINAL["normal_"]
+    _equal(_state(a), _state(b))
+    torch.manual_seed(0)
+    c = transformers.AutoModelForCausalLM.from_config(cfg)
+    q = a.model.layers[0].self_attn.q_proj.weight
+    assert not torch.equal(q, c.model.layers[0].self_attn.q_proj.weight)
+    assert q.std().item() == pytest.approx(0.02, rel=0.1) and (a.model.norm.weight == 1).all()

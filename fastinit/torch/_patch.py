@@ -231,18 +231,30 @@ _depth = 0
 _had_method = {name: name in vars(torch.Tensor) for name in PATCHED_METHODS}
 
 
+#: Module-level tables of fillers are looked through up to this size.
+_TABLE_MAX = 64
+
+
 def _swap(old, new):
     """Point every loaded module's alias of an ``old`` function at ``new``:
-    torch.nn.init itself, and modules that imported a filler by name
+    torch.nn.init itself, modules that imported a filler by name
     (torch.nn.modules.activation's MultiheadAttention, torch.nn.Transformer,
-    timm, ...)."""
+    timm, ...), and small module-level tables of them (transformers 5's
+    ``initialization.TORCH_INIT_FUNCTIONS``, which its ``init.normal_`` calls)."""
+    by_id = {id(old[name]): new[name] for name in PATCHED}
+    me = sys.modules[__name__]             # our own tables and names stay as they are
     for mod in list(sys.modules.values()):
         d = getattr(mod, "__dict__", None)
-        if not isinstance(d, dict):
+        if mod is me or not isinstance(d, dict):
             continue
         for name in PATCHED:
             if d.get(name) is old[name]:
                 d[name] = new[name]
+        for value in list(d.values()):
+            if type(value) is dict and len(value) <= _TABLE_MAX:
+                for k, v in list(value.items()):
+                    if id(v) in by_id:
+                        value[k] = by_id[id(v)]
 
 
 def _install():

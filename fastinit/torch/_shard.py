@@ -39,12 +39,15 @@ def global_indices(global_shape, mesh_shape, coordinate, placements):
     ``Shard(d)`` splits like ``torch.chunk`` (uneven last chunks, possibly
     empty), ``_StridedShard`` takes the placement's own index list."""
     from torch.distributed.tensor import Partial, Replicate, Shard
-    from torch.distributed.tensor.placement_types import _StridedShard, _StridedShardOffsetMode
+    from torch.distributed.tensor import placement_types as pt
+    strided = getattr(pt, "_StridedShard", ())
     idx = [range(n) for n in global_shape]
     for mesh_dim, p in enumerate(placements):
         n, rank = mesh_shape[mesh_dim], coordinate[mesh_dim]
-        if isinstance(p, _StridedShard):
-            size, offs = p.local_shard_size_and_offset(len(idx[p.dim]), n, rank, _StridedShardOffsetMode.ALL)
+        if strided and isinstance(p, strided):
+            if not hasattr(pt, "_StridedShardOffsetMode"):
+                raise NotImplementedError(f"strided shards ({p!r}) need torch >= 2.13; this is {torch.__version__}")
+            size, offs = p.local_shard_size_and_offset(len(idx[p.dim]), n, rank, pt._StridedShardOffsetMode.ALL)
             idx[p.dim] = [idx[p.dim][o] for o in offs[:size]]
         elif isinstance(p, Shard):
             size, start = Shard.local_shard_size_and_offset(len(idx[p.dim]), n, rank)
