@@ -31,6 +31,9 @@ gpu_rc=$?
 python3 -m pytest -q -x > "$OUT/all-tests.log" 2>&1
 all_rc=$?
 python3 -m fastinit bench --device cuda --sizes 20,24,28 --json "$OUT/bench-cuda.json" --plot "$OUT/bench-cuda.png" > "$OUT/bench-cuda.log" 2>&1
+# issue 7's end-to-end model init on the GPU (needs torch with CUDA on the machine)
+python3 -m fastinit bench-model --device cuda --repeat 3 --methods torch,patch,materialize \
+    --json "$OUT/bench-model-cuda.json" > "$OUT/bench-model-cuda.log" 2>&1
 python3 - > "$OUT/transpose-ab.log" 2>&1 <<'PY'
 # A/B of the contiguous kernel: through shared memory (default) or direct stores
 import torch, fastinit as fi
@@ -55,3 +58,4 @@ echo "== gpu tests (rc $gpu_rc)"; tail -3 "$OUT/gpu-tests.log"
 echo "== all tests (rc $all_rc)"; tail -2 "$OUT/all-tests.log"
 echo "== transpose A/B";  cat "$OUT/transpose-ab.log" | tail -6
 echo "== bench";          tail -32 "$OUT/bench-cuda.log"
+echo "== bench-model";    tail -8 "$OUT/bench-model-cuda.log"

@@ -1,0 +1,34 @@
+"""End-to-end model init (``python -m fastinit bench-model``): a
+Llama-style decoder built with torch's default init, under
+``fastinit.torch.patch()``, and by ``materialize_`` from the meta device.
+
+    python -m fastinit bench-model                       # 1.5 G parameters, float32 and bfloat16
+    pytest bench/test_model.py --benchmark-disable       # smoke run: the tiny model, each way once
+
+The full run's figures are in bench/NOTES.md and the README.
+"""
+import pytest
+
+torch = pytest.importorskip("torch")
+from fastinit._bench_model import METHODS, _build, run     # noqa: E402
+
+HAVE_HF = __import__("importlib").util.find_spec("transformers") is not None
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("method", METHODS)
+def test_build(benchmark, method, dtype):
+    if method.startswith("hf-") and not HAVE_HF:
+        pytest.skip("transformers is not installed")
+    model = benchmark(_build, method, "tiny", dtype, "cpu")
+    params = list(model.parameters())
+    assert params and all(p.dtype == getattr(torch, dtype) and torch.isfinite(p).all() for p in params)
+    benchmark.extra_info["params"] = sum(p.numel() for p in params)
+
+
+def test_command_runs_and_reports_speedups(tmp_path, capsys):
+    rows = run(["--size", "tiny", "--dtypes", "bfloat16", "--methods", "torch,patch,materialize",
+                "--repeat", "1", "--json", str(tmp_path / "r.json")])
+    assert [r["method"] for r in rows] == ["torch", "patch", "materialize"]
+    assert rows[0]["speedup"] is None and all(r["speedup"] > 0 for r in rows[1:])
+    assert "vs torch" in capsys.readouterr().out and (tmp_path / "r.json").stat().st_size > 0
