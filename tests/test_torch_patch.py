@@ -170,3 +170,14 @@ def test_requires_grad_parameters_and_views():
     assert p.requires_grad and p.grad is None and p.std().item() == pytest.approx(0.5, rel=0.1)
     assert (v[:, 5:20] >= 1).all() and (v[:, :5] == 0).all() and (v[:, 20:] == 0).all()
     assert np.isfinite(p.detach().numpy()).all()
+
+
+def test_constants_draw_nothing_from_torch_rng():
+    torch.manual_seed(3)
+    with ft.patch():
+        init.zeros_(torch.empty(10))
+        init.constant_(torch.empty(10), 2.0)
+        init.ones_(torch.empty(10))
+    after = torch.rand(1)
+    torch.manual_seed(3)
+    assert torch.equal(after, torch.rand(1))

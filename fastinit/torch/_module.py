@@ -1,5 +1,6 @@
 """``init_module_`` and ``materialize_``: a whole model, one stream per
 parameter name."""
+import contextlib
 import fnmatch
 import numbers
 
@@ -8,7 +9,7 @@ from torch import nn
 
 from .. import api as _fi
 from . import _memory
-from ._patch import _trunc, resolving
+from ._patch import _trunc, patch, resolving
 from ._schemes import NEEDS_LAYERS, RULES, SCHEMES, Fill, count_layers, options
 from ._shard import is_dtensor, pieces
 
@@ -80,11 +81,13 @@ class _Plan:
                 if not t.is_meta and not is_dtensor(t):
                     names[_alias_key(t)] = n
         resolver = _Resolver(self.seed, names)
-        with torch.no_grad():
+        hooks = (patch(), resolving(resolver)) if resets else ()
+        with torch.no_grad(), contextlib.ExitStack() as stack:
+            for h in hooks:                # one patch() for every reset: entering one scans the modules
+                stack.enter_context(h)
             for step in self.steps:
                 if step[0] == "reset":
-                    with resolving(resolver):
-                        step[1].reset_parameters()
+                    step[1].reset_parameters()
                 else:
                     _, name, fill = step
                     apply(fill, params_buffers[name], self.seed, name)

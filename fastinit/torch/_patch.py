@@ -52,12 +52,12 @@ def _resolver():
 @contextlib.contextmanager
 def resolving(resolver):
     """Within this block, on this thread, ``resolver(tensor)`` names
-    (seed, stream) for the tensors it knows (``init_module_``)."""
+    (seed, stream) for the tensors it knows (``init_module_``; used inside
+    a ``patch()``)."""
     stack = _active.__dict__.setdefault("stack", [])
     stack.append(resolver)
     try:
-        with patch():
-            yield
+        yield
     finally:
         stack.pop()
 
@@ -71,8 +71,9 @@ def fillable(tensor):
     return tensor.device.type == "cpu" or (tensor.device.type == "cuda" and _HAVE_NUMBA_CUDA)
 
 
-def _target(tensor, generator):
-    """(seed, stream, pieces) for a tensor fastinit fills, or None."""
+def _target(tensor, generator, draw=True):
+    """(seed, stream, pieces) for a tensor fastinit fills, or None.
+    ``draw=False`` (constants) takes no seed from torch's RNG."""
     resolve = _resolver()
     hit = resolve(tensor) if resolve is not None and isinstance(tensor, torch.Tensor) else None
     if hit is not None:
@@ -82,7 +83,7 @@ def _target(tensor, generator):
         return None
     if not fillable(tensor):
         return None
-    return _seed(generator), 0, pieces(tensor)
+    return (_seed(generator) if draw else 0), 0, pieces(tensor)
 
 
 def _seed(generator):
@@ -176,8 +177,8 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gener
 
 
 def _constant(tensor, value, name, *args):
-    # no random bits: the stream does not matter, only the pieces
-    t = _target(tensor, None) if _resolver() is not None or fillable(tensor) else None
+    # no random bits: no seed is drawn, only the pieces matter
+    t = _target(tensor, None, draw=False)
     if t is None:
         return _ORIGINAL[name](tensor, *args)
     return _fill(tensor, t, _fi.constant_, value)
