@@ -268,8 +268,9 @@ def test_materialize_bad_input_allocates_nothing():
         m.register_buffer("rope", torch.empty(8))
     with pytest.raises(ValueError, match="no rule for 1 tensor.*rope"):
         ft.materialize_(m, "cpu", seed=SEED)
-    with pytest.raises(TypeError, match="dtype must be a floating"):
-        ft.materialize_(m, "cpu", seed=SEED, dtype=torch.int32)
+    for bad in (torch.int32, torch.float8_e4m3fn, "bfloat16"):
+        with pytest.raises(TypeError, match="dtype must be None or one of"):
+            ft.materialize_(m, "cpu", seed=SEED, dtype=bad)
     with pytest.raises(ValueError, match="device must be"):
         ft.materialize_(m, "nowhere", seed=SEED)
     assert all(t.is_meta for t in m.state_dict().values())
@@ -332,3 +333,96 @@ def test_transformers_from_config_under_patch(monkeypatch):
     q = a.model.layers[0].self_attn.q_proj.weight
     assert not torch.equal(q, c.model.layers[0].self_attn.q_proj.weight)
     assert q.std().item() == pytest.approx(0.02, rel=0.1) and (a.model.norm.weight == 1).all()
+
+
+def test_materialize_keeps_what_is_not_on_meta():
+    """A loaded backbone and a new head on meta: only the head is initialized."""
+    m = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4))
+    with torch.no_grad():
+        m[0].weight.fill_(7.0)
+        m[1].weight.fill_(3.0)
+    with torch.device("meta"):
+        m.append(nn.Linear(4, 2))
+    ft.materialize_(m, "cpu", seed=SEED, dtype=torch.float64)
+    assert (m[0].weight == 7).all() and (m[1].weight == 3).all() and m[0].weight.dtype == torch.float64
+    ref = ft.init_module_(nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.Linear(4, 2)).double(), seed=SEED)
+    assert torch.equal(m[2].weight, ref[2].weight)
+
+
+def test_custom_norms_keep_their_constructor_constant():
+    """Gemma's RMSNorm starts at 0 and scales by 1 + w: not 1."""
+    class GemmaRMSNorm(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(d))
+    m = nn.Sequential(nn.Linear(4, 4), GemmaRMSNorm(4))
+    ft.init_module_(m, seed=SEED)
+    assert (m[1].weight == 0).all()
+    with torch.device("meta"):
+        mm = nn.Sequential(nn.Linear(4, 4), GemmaRMSNorm(4))
+    with pytest.raises(ValueError, match="no rule for 1 tensor.*1.weight"):
+        ft.materialize_(mm, "cpu", seed=SEED)
+    ft.materialize_(mm, "cpu", seed=SEED, overrides={"*.weight": 0.0, "0.*": functools.partial(fi.normal_, std=0.1)})
+    assert (mm[1].weight == 0).all()
+
+
+def test_hf_scheme_follows_transformers_5_branches():
+    m = nn.Sequential(nn.Conv1d(4, 8, 3), nn.LSTM(4, 8), nn.BatchNorm1d(8), nn.Embedding(10, 4, padding_idx=1))
+    with torch.no_grad():
+        m[2].running_mean.fill_(5.0)
+    ft.init_module_(m, seed=SEED, scheme="hf", initializer_range=0.5)
+    assert torch.equal(m[0].weight, fi.normal_(torch.empty(8, 4, 3), 0.0, 0.5, seed=SEED, stream="0.weight"))
+    assert (m[0].bias == 0).all() and (m[1].bias_ih_l0 == 0).all() and (m[2].running_mean == 0).all()
+    b = math.sqrt(3.0) * math.sqrt(2.0 / (4 + 32))
+    assert torch.equal(m[1].weight_ih_l0, fi.uniform_(torch.empty(32, 4), -b, b, seed=SEED, stream="1.weight_ih_l0"))
+
+
+def test_hf_llama_from_meta_recomputes_rotary_frequencies():
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, vocab_size=300)
+    real = transformers.AutoModelForCausalLM.from_config(cfg)
+    with torch.device("meta"):
+        m = transformers.AutoModelForCausalLM.from_config(cfg)
+    ft.materialize_(m, "cpu", seed=SEED, scheme="hf")
+    assert torch.equal(m.model.rotary_emb.inv_freq, real.model.rotary_emb.inv_freq)
+    ref = ft.init_module_(real, seed=SEED, scheme="hf")
+    _equal(_state(m), _state(ref))
+    out = m(torch.arange(6).view(1, 6)).logits
+    assert torch.isfinite(out).all()
+
+
+def test_plan_errors_come_before_any_write():
+    m = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4).to(torch.complex64))
+    before = _state(m)
+    with pytest.raises(TypeError, match="1.weight has dtype torch.complex64"):
+        ft.init_module_(m, seed=SEED)
+    _equal(_state(m), before)
+    bn = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3))
+    ft.init_module_(bn, seed=SEED, overrides={"*num_batches_tracked": 4})
+    assert bn[1].num_batches_tracked.item() == 4
+    with pytest.raises(ValueError, match="num_layers"):
+        ft.init_module_(nn.ModuleDict({"wo": nn.Linear(2, 2)}), seed=SEED, scheme="torchtitan", depth_init=True)
+    ft.init_module_(nn.Linear(0, 4), seed=SEED)                       # nothing to write, no rule needed
+    with pytest.raises(ValueError, match="lazy parameter"):
+        ft.init_module_(nn.LazyLinear(3), seed=SEED)
+    tied = nn.Sequential(nn.Embedding(5, 3), nn.Linear(3, 5, bias=False))
+    tied[1].weight = tied[0].weight
+    ft.init_module_(tied, seed=SEED, overrides={"1.weight": 0.5})       # the second name of a tied tensor
+    assert (tied[0].weight == 0.5).all()
+    ft.init_module_(llama("tiny"), seed=SEED, scheme="megatron", output_layers=(p for p in ["*wo"]))
+
+
+def test_materialize_refuses_a_reset_that_skips_a_tensor():
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.empty(3))
+            self.scale = nn.Parameter(torch.empty(3))
+
+        def reset_parameters(self):
+            nn.init.ones_(self.w)
+    with torch.device("meta"):
+        m = Scaled()
+    with pytest.raises(RuntimeError, match="did not write.*scale"):
+        ft.materialize_(m, "cpu", seed=SEED)

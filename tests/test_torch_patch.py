@@ -181,3 +181,37 @@ def test_constants_draw_nothing_from_torch_rng():
     after = torch.rand(1)
     torch.manual_seed(3)
     assert torch.equal(after, torch.rand(1))
+
+
+def test_tensor_methods_keep_autograd_checks_and_scalar_arguments():
+    leaf = torch.zeros(3, requires_grad=True)
+    with ft.patch():
+        with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+            leaf.uniform_(-1, 1)
+        x = torch.ones(3, requires_grad=True)
+        y = x * 2
+        y.normal_()                                           # recorded by autograd, as torch does
+        y.sum().backward()
+        u = torch.empty(1000).uniform_(torch.tensor(-0.1), torch.tensor(0.1))
+        c = init.constant_(torch.empty(4), torch.tensor(0.5))
+        inf = init.constant_(torch.empty(4), float("inf"))    # torch's own path: fastinit refuses non-finite
+    assert torch.equal(x.grad, torch.zeros(3))
+    assert u.abs().max() <= 0.1 and (c == 0.5).all() and torch.isinf(inf).all()
+
+
+def test_fake_tensors_and_aliases_stay_torchs():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    with ft.patch(), FakeTensorMode():
+        m = torch.nn.Linear(8, 8)                             # tracing: torch's fillers, no data access
+        init.zeros_(m.bias)
+    import types
+    mod = types.ModuleType("late_mod")
+    mod.tn = init.trunc_normal_                               # an alias under another name
+    import sys
+    sys.modules["late_mod"] = mod
+    try:
+        with ft.patch():
+            assert mod.tn is fp._REPLACEMENT["trunc_normal_"]
+        assert mod.tn is fp._ORIGINAL["trunc_normal_"]
+    finally:
+        del sys.modules["late_mod"]

@@ -16,15 +16,20 @@ from ._shard import is_dtensor, pieces
 __all__ = ["init_module_", "materialize_", "SCHEMES"]
 
 
+_FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
 class _Plan:
     """What a scheme writes, in the order torch's constructors would:
     modules in post-order (children before their parent), so a parent's
     rule for a child's tensor (MultiheadAttention's ``out_proj.bias``,
     ``nn.Transformer``'s matrices) comes last.  Built, and checked, before
-    anything is written."""
+    anything is written.  ``materializing``: only meta tensors are written
+    (the others keep their values)."""
 
     def __init__(self, module, seed, scheme, overrides, strict, opts, materializing=False):
         self.seed = _fi._u64(seed, "seed")
+        self.materializing = materializing
         opts = options(scheme, opts)
         if opts.get("num_layers", 0) is None:
             opts["num_layers"] = count_layers(module)
@@ -34,54 +39,73 @@ class _Plan:
         self.params = dict(module.named_parameters())          # tied: the first name
         self.buffers = dict(module.named_buffers())
         tensors = {**self.params, **self.buffers}
-        self.overrides = _overrides(overrides, tensors)
+        for n, t in tensors.items():
+            if isinstance(t, nn.parameter.UninitializedTensorMixin):
+                raise ValueError(f"{n} is an uninitialized lazy parameter: run a forward pass (or give the "
+                                 f"module its in_features) before initializing it")
+        meta = {n for n, t in tensors.items() if _is_meta(t)}
+        if not materializing:
+            for n in tensors:
+                if n in meta:
+                    raise ValueError(f"{n} is on the meta device: allocate and initialize it with "
+                                     f"fastinit.torch.materialize_(module, device, seed=...)")
+        writable = meta if materializing else set(tensors)
+        self.overrides = _overrides(overrides, module, tensors, writable)
         rules = RULES[scheme]
-        steps, writer = [], {}
+        steps, writer, kept = [], {}, set()
         for prefix, mod in _post_order(module):
             r = rules(mod, prefix, opts)
             if r is None:
                 continue
+            own = [_join(prefix, n) for n, _ in (*mod.named_parameters(recurse=False),
+                                                   *mod.named_buffers(recurse=False))]
+            own = [n for n in own if n in tensors]
+            if r == "constructor":         # constants its __init__ wrote: kept where they exist
+                kept.update(n for n in own if n not in meta and _constant_valued(tensors[n]))
+                continue
             if r == "reset":
-                own = [_join(prefix, n) for n, _ in (*mod.named_parameters(recurse=False),
-                                                       *mod.named_buffers(recurse=False))]
+                mine = [n for n in own if n in writable]
+                if not mine:
+                    continue
+                if len(mine) != len(own):
+                    raise ValueError(f"{prefix or type(mod).__name__}.reset_parameters() would write "
+                                     f"{sorted(set(own) - set(mine))}, which are not on the meta device")
                 steps.append(("reset", mod, own))
                 for n in own:
                     writer.setdefault(n, "reset")
                 continue
             for rel, fill in r.items():
                 full = _join(prefix, rel)
-                if full in tensors and fill is not None:
+                if full in tensors and fill is not None and full in writable:
+                    _check_fill(full, tensors[full], fill)
                     steps.append(("fill", full, fill))
                     writer[full] = len(steps) - 1
         # an explicit fill overwritten by a later explicit fill is dropped
         self.steps = [s for i, s in enumerate(steps)
                       if s[0] == "reset" or writer.get(s[1]) == i or writer.get(s[1]) == "reset"]
-        covered = set(writer) | {n for n, _ in self.overrides}
-        missing = [n for n in self.params if n not in covered]
+        self.resets = {n for s in self.steps if s[0] == "reset" for n in s[2]}
+        covered = set(writer) | {n for n, _ in self.overrides} | kept
+        covered |= {n for n, t in tensors.items() if t.numel() == 0}
+        missing = [n for n in self.params if n not in covered and n in writable]
         if materializing:
-            missing += [n for n, b in self.buffers.items() if n not in covered and b.is_meta]
+            missing += [n for n in self.buffers if n not in covered and n in meta]
         if missing and (strict or materializing):
-            what = "left uninitialized memory" if materializing else "leave them as they are"
             raise ValueError(
                 f"scheme {scheme!r} has no rule for {len(missing)} tensor(s): {', '.join(missing[:8])}"
                 f"{' ...' if len(missing) > 8 else ''}; give them one with overrides={{'pattern': "
-                f"filler or value}}" + ("" if materializing else f", or pass strict=False to {what}"))
-        for n, t in tensors.items():
-            if t.is_meta and not materializing:
-                raise ValueError(f"{n} is on the meta device: allocate and initialize it with "
-                                 f"fastinit.torch.materialize_(module, device, seed=...)")
+                f"filler or value}}" + ("" if materializing else ", or pass strict=False to leave them as they are"))
 
     def run(self, module):
         params_buffers = {**dict(module.named_parameters()), **dict(module.named_buffers())}
-        resets = [s for s in self.steps if s[0] == "reset"]
         names = {}
-        if resets:
+        if self.resets:
             for n, t in params_buffers.items():
                 names[id(t)] = n
                 if not t.is_meta and not is_dtensor(t):
                     names[_alias_key(t)] = n
+        before = {n: params_buffers[n]._version for n in self.resets}
         resolver = _Resolver(self.seed, names)
-        hooks = (patch(), resolving(resolver)) if resets else ()
+        hooks = (patch(), resolving(resolver)) if self.resets else ()
         with torch.no_grad(), contextlib.ExitStack() as stack:
             for h in hooks:                # one patch() for every reset: entering one scans the modules
                 stack.enter_context(h)
@@ -95,18 +119,51 @@ class _Plan:
                 t = params_buffers[name]
                 for p in pieces(t):
                     fn(p.local, seed=self.seed, stream=name, global_shape=p.global_shape, offsets=p.offsets)
+        # materializing: a module's own reset_parameters that skipped one of its tensors
+        skipped = [n for n in self.resets if params_buffers[n]._version == before[n]
+                   and n not in resolver.hits and n not in dict(self.overrides)]
+        if skipped and self.materializing:
+            raise RuntimeError(f"reset_parameters() did not write {skipped}: their memory is uninitialized; "
+                               f"give them overrides={{name: filler or value}}")
         return module
+
+
+def _is_meta(t):
+    return t.is_meta or (is_dtensor(t) and t._local_tensor.is_meta)
+
+
+def _constant_valued(t):
+    return not is_dtensor(t) and t.numel() > 0 and bool((t == t.reshape(-1)[0]).all())
+
+
+def _check_fill(name, t, fill):
+    """The checks a fill would make on its own, made before anything is written."""
+    if fill.kind == "zero_int":
+        return
+    if t.dtype not in _FLOATS:
+        raise TypeError(f"{name} has dtype {t.dtype}; fastinit fills float32, float64, float16 and bfloat16 "
+                        f"(give it an override, or leave it out with strict=False)")
+    local = t._local_tensor if is_dtensor(t) else t
+    if local.device.type not in ("cpu", "meta", "cuda"):
+        raise ValueError(f"{name} is on {local.device}; fastinit fills CPU and CUDA memory")
+    if local.device.type == "cuda":
+        _fi._cuda_backend()                # a clear ImportError now, not halfway
+    if is_dtensor(t):
+        pieces(t)                          # refuses Partial placements
 
 
 class _Resolver:
     def __init__(self, seed, names):
-        self.seed, self.names = seed, names
+        self.seed, self.names, self.hits = seed, names, set()
 
     def __call__(self, tensor):
         n = self.names.get(id(tensor))
         if n is None and not tensor.is_meta and not is_dtensor(tensor):
             n = self.names.get(_alias_key(tensor))
-        return None if n is None else (self.seed, n)
+        if n is None:
+            return None
+        self.hits.add(n)
+        return self.seed, n
 
 
 def _alias_key(t):
@@ -128,11 +185,12 @@ def _post_order(module, prefix="", seen=None):
     yield prefix, module
 
 
-def _overrides(overrides, tensors):
+def _overrides(overrides, module, tensors, writable):
     """[(name, filler)] from {fnmatch pattern: filler or number}; the first
-    matching pattern wins.  A filler is called as
-    ``filler(local, *, seed, stream, global_shape, offsets)``, the signature
-    of fastinit's fillers (``functools.partial(fastinit.normal_, std=0.02)``)."""
+    matching pattern wins; a tied tensor matches under any of its names.  A
+    filler is called as ``filler(local, *, seed, stream, global_shape,
+    offsets)``, the signature of fastinit's fillers
+    (``functools.partial(fastinit.normal_, std=0.02)``)."""
     if overrides is None:
         return []
     if not isinstance(overrides, dict):
@@ -142,17 +200,23 @@ def _overrides(overrides, tensors):
         if not isinstance(pat, str):
             raise TypeError(f"overrides keys must be fnmatch patterns of parameter names; got {pat!r}")
         if isinstance(f, numbers.Real) and not isinstance(f, bool):
-            value = float(f)
-            f = (lambda v: lambda buf, **kw: _fi.constant_(buf, v, **kw))(value)
+            f = _constant_filler(float(f))
         elif not callable(f):
             raise TypeError(f"overrides[{pat!r}] must be a filler (callable) or a number; got {f!r}")
         fns.append((pat, f))
-    out, used = [], set()
-    for name in tensors:
+    canonical = {id(t): n for n, t in tensors.items()}
+    every = [(n, canonical[id(t)]) for n, t in (*module.named_parameters(remove_duplicate=False),
+                                                 *module.named_buffers(remove_duplicate=False))]
+    out, used, done = [], set(), set()
+    for alias, name in every:
+        if name in done:
+            continue
         for pat, f in fns:
-            if fnmatch.fnmatchcase(name, pat):
-                out.append((name, f))
+            if fnmatch.fnmatchcase(alias, pat):
                 used.add(pat)
+                if name in writable:
+                    out.append((name, f))
+                    done.add(name)
                 break
     unused = [p for p, _ in fns if p not in used]
     if unused:
@@ -160,10 +224,21 @@ def _overrides(overrides, tensors):
     return out
 
 
+def _constant_filler(value):
+    def fill(buf, **kw):
+        if buf.dtype in _FLOATS:
+            return _fi.constant_(buf, value, **kw)
+        return buf.fill_(value)                 # an integer buffer (a step counter)
+    return fill
+
+
 def apply(fill, tensor, seed, stream):
     """Write ``fill`` into every local piece of ``tensor``."""
     if fill.kind == "zero_int":
         tensor.zero_()
+        return
+    if fill.kind == "compute":
+        tensor.copy_(fill.args[0]())
         return
     fn = {"uniform": _fi.uniform_, "normal": _fi.normal_, "trunc_normal": _trunc, "constant": _fi.constant_}[fill.kind]
     for p in pieces(tensor):
@@ -224,8 +299,10 @@ def materialize_(module, device, *, seed, scheme="torch", dtype=None, overrides=
     initialize it (``init_module_``'s values), without any full-size
     temporary: each tensor is allocated in its final dtype and written once.
 
-    Tensors not on the meta device are moved (and cast) as ``Module.to``
-    would.  Tied parameters stay tied.  DTensor parameters (e.g. FSDP2's
+    Only tensors on the meta device are initialized; the others keep their
+    values and are moved (and cast) as ``Module.to`` would, so a loaded
+    backbone with a new head on meta keeps its weights.  Tied parameters
+    stay tied.  DTensor parameters (e.g. FSDP2's
     ``fully_shard`` applied on the meta device) get only their local shard.
     Large CPU tensors are allocated with transparent huge pages
     (``madvise``), which makes their first touch several times cheaper.
@@ -252,8 +329,9 @@ def materialize_(module, device, *, seed, scheme="torch", dtype=None, overrides=
         raise ValueError(f"device must be a torch device or its name; got {device!r} ({e})") from None
     if device.type == "meta":
         raise ValueError("device must be a real device, not 'meta'")
-    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
-        raise TypeError(f"dtype must be a floating torch.dtype or None; got {dtype!r}")
+    if dtype is not None and dtype not in _FLOATS:
+        raise TypeError(f"dtype must be None or one of float32, float64, float16, bfloat16 (what fastinit "
+                        f"fills); got {dtype!r}")
     plan = _Plan(module, seed, scheme, overrides, True, scheme_options, materializing=True)
     memo = {}
     for mod in module.modules():

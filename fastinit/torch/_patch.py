@@ -63,12 +63,33 @@ def resolving(resolver):
 
 
 def fillable(tensor):
-    """Whether fastinit writes this plain tensor (else torch does)."""
-    if not isinstance(tensor, torch.Tensor) or torch.overrides.has_torch_function_variadic(tensor):
+    """Whether fastinit writes this plain tensor (else torch does): not a
+    subclass (DTensor, FakeTensor, ...), nor under a dispatch mode (tracing,
+    FakeTensorMode), nor on a device fastinit cannot write."""
+    if type(tensor) not in (torch.Tensor, torch.nn.Parameter) or _tracing():
         return False
     if tensor.dtype not in _FLOATS or tensor.is_quantized or tensor.is_sparse:
         return False
     return tensor.device.type == "cpu" or (tensor.device.type == "cuda" and _HAVE_NUMBA_CUDA)
+
+
+def _tracing():
+    return torch._C._len_torch_dispatch_stack() > 0
+
+
+def _scalars(*values):
+    """Python floats for torch's scalar arguments (0-dim tensors too), or
+    None where fastinit would refuse one (non-finite): torch's path then."""
+    out = []
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            if v.numel() != 1:
+                return None
+            v = v.item()
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return None
+        out.append(float(v))
+    return out
 
 
 def _target(tensor, generator, draw=True):
@@ -109,24 +130,27 @@ def _trunc(buf, mean, std, a, b, *, seed, stream, global_shape, offsets):
 # Same parameters as torch 2.x's torch.nn.init; each falls back to torch's
 # function for tensors fastinit does not fill.
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
-    t = _target(tensor, generator)
+    args = _scalars(a, b)
+    t = None if args is None else _target(tensor, generator)
     if t is None:
         return _ORIGINAL["uniform_"](tensor, a, b, generator)
-    return _fill(tensor, t, _fi.uniform_, a, b)
+    return _fill(tensor, t, _fi.uniform_, *args)
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
-    t = _target(tensor, generator)
+    args = _scalars(mean, std)
+    t = None if args is None else _target(tensor, generator)
     if t is None:
         return _ORIGINAL["normal_"](tensor, mean, std, generator)
-    return _fill(tensor, t, _fi.normal_, mean, std)
+    return _fill(tensor, t, _fi.normal_, *args)
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
-    t = _target(tensor, generator)
+    args = _scalars(mean, std, a, b)
+    t = None if args is None else _target(tensor, generator)
     if t is None:
         return _ORIGINAL["trunc_normal_"](tensor, mean, std, a, b, generator)
-    return _fill(tensor, t, _trunc, mean, std, a, b)
+    return _fill(tensor, t, _trunc, *args)
 
 
 def xavier_bound(tensor, gain=1.0):
@@ -178,10 +202,11 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gener
 
 def _constant(tensor, value, name, *args):
     # no random bits: no seed is drawn, only the pieces matter
-    t = _target(tensor, None, draw=False)
+    v = _scalars(value)
+    t = None if v is None else _target(tensor, None, draw=False)
     if t is None:
         return _ORIGINAL[name](tensor, *args)
-    return _fill(tensor, t, _fi.constant_, value)
+    return _fill(tensor, t, _fi.constant_, *v)
 
 
 def zeros_(tensor):
@@ -196,11 +221,20 @@ def constant_(tensor, val):
     return _constant(tensor, val, "constant_", val)
 
 
+def _method_ok(self):
+    """Autograd's checks stay torch's: a tensor that requires grad outside
+    no_grad (torch raises for a leaf, records the op otherwise), an
+    inference tensor outside inference mode."""
+    return not ((self.requires_grad and torch.is_grad_enabled())
+                or (self.is_inference() and not torch.is_inference_mode_enabled()))
+
+
 def _method_normal_(self, mean=0.0, std=1.0, *, generator=None):
-    t = _target(self, generator)
+    args = _scalars(mean, std) if _method_ok(self) else None
+    t = None if args is None else _target(self, generator)
     if t is None:
         return _ORIGINAL_METHOD["normal_"](self, mean, std, generator=generator)
-    return _fill(self, t, _fi.normal_, mean, std)
+    return _fill(self, t, _fi.normal_, *args)
 
 
 def _method_uniform_(self, *args, generator=None, **kwargs):
@@ -209,10 +243,11 @@ def _method_uniform_(self, *args, generator=None, **kwargs):
     if len(args) > 2 or set(kwargs) - set(names) or any(n in kwargs for n in names[:len(args)]):
         return _ORIGINAL_METHOD["uniform_"](self, *args, generator=generator, **kwargs)
     low, high = (list(args) + [kwargs.get(n, d) for n, d in zip(names, (0.0, 1.0))][len(args):])
-    t = _target(self, generator)
+    vals = _scalars(low, high) if _method_ok(self) else None
+    t = None if vals is None else _target(self, generator)
     if t is None:
         return _ORIGINAL_METHOD["uniform_"](self, low, high, generator=generator)
-    return _fill(self, t, _fi.uniform_, low, high)
+    return _fill(self, t, _fi.uniform_, *vals)
 
 
 _REPLACEMENT = {name: globals()[name] for name in PATCHED}
@@ -240,7 +275,7 @@ def _swap(old, new):
     """Point every loaded module's alias of an ``old`` function at ``new``:
     torch.nn.init itself, modules that imported a filler by name
     (torch.nn.modules.activation's MultiheadAttention, torch.nn.Transformer,
-    timm, ...), and small module-level tables of them (transformers 5's
+    timm, ...) under any name, and small module-level tables of them (transformers 5's
     ``initialization.TORCH_INIT_FUNCTIONS``, which its ``init.normal_`` calls)."""
     by_id = {id(old[name]): new[name] for name in PATCHED}
     me = sys.modules[__name__]             # our own tables and names stay as they are
@@ -248,11 +283,10 @@ def _swap(old, new):
         d = getattr(mod, "__dict__", None)
         if mod is me or not isinstance(d, dict):
             continue
-        for name in PATCHED:
-            if d.get(name) is old[name]:
-                d[name] = new[name]
-        for value in list(d.values()):
-            if type(value) is dict and len(value) <= _TABLE_MAX:
+        for key, value in list(d.items()):
+            if id(value) in by_id:         # imported by name, or under another one
+                d[key] = by_id[id(value)]
+            elif type(value) is dict and len(value) <= _TABLE_MAX:
                 for k, v in list(value.items()):
                     if id(v) in by_id:
                         value[k] = by_id[id(v)]

@@ -11,11 +11,14 @@ Sources (read 2026-11; each scheme is the named code's default):
   ``Transformer._reset_parameters``).  Modules not in the table run their
   own ``reset_parameters`` with fastinit's ``torch.nn.init`` (see
   ``init_module_``).
-* ``"hf"``: Hugging Face transformers ``PreTrainedModel._init_weights``
-  (``modeling_utils.py``, v4.57 and v5): Linear (and GPT-2's ``Conv1D``)
-  and Embedding weights N(0, initializer_range), biases 0, the
-  ``padding_idx`` row 0, modules whose class name contains ``LayerNorm`` or
-  ``RMSNorm``: weight 1, bias 0.
+* ``"hf"``: Hugging Face transformers' generic ``PreTrainedModel._init_weights``
+  (``modeling_utils.py``, v5.24): Linear, Conv and GPT-2's ``Conv1D`` and
+  Embedding weights N(0, initializer_range), biases 0, the ``padding_idx``
+  row 0, LSTM xavier-uniform weights and zero biases, modules whose class name
+  contains ``LayerNorm`` or ``RMSNorm`` and GroupNorm / BatchNorm: weight 1,
+  bias 0, running stats reset; rotary ``inv_freq`` recomputed.  Models with
+  their own ``_init_weights`` (Gemma's zero-centred norms) differ: give
+  those tensors ``overrides``.
 * ``"megatron"``: Megatron-LM (megatron-core ``utils.init_method_normal``,
   ``scaled_init_method_normal``, ``TransformerConfig``): weights
   N(0, init_method_std), the output projections of attention and MLP
@@ -74,7 +77,8 @@ _OPTIONS = {
 class Fill(NamedTuple):
     """One write of a whole tensor.  ``kind``: "uniform" (low, high),
     "normal" (mean, std), "trunc_normal" (mean, std, a, b), "constant"
-    (value,), "zero_int" (an integer buffer set to 0)."""
+    (value,), "zero_int" (an integer buffer set to 0), "compute" (fn,): a
+    deterministic buffer, ``fn()`` copied in (rotary frequencies)."""
     kind: str
     args: tuple = ()
     zero_rows: tuple = ()          # rows of dim 0 set to 0 afterwards (padding_idx)
@@ -98,6 +102,7 @@ def options(scheme, given):
     opts = dict(valid, **given)
     for k, v in opts.items():
         if k.endswith("_layers") and k != "num_layers":
+            v = v if isinstance(v, str) else tuple(v)
             if isinstance(v, str) or not all(isinstance(p, str) for p in v):
                 raise TypeError(f"{k} must be a sequence of fnmatch patterns (strings); got {v!r}")
             opts[k] = tuple(v)
@@ -191,22 +196,51 @@ def torch_rules(mod, name, opts):
         return {n: _uniform(xavier_bound(p)) for n, p in mod.named_parameters() if p.dim() > 1}
     if callable(getattr(mod, "reset_parameters", None)):
         return "reset"
-    if _is_norm(mod):                      # e.g. HF's LlamaRMSNorm: ones / zeros in __init__
-        return _norm(mod)
+    if _is_norm(mod):
+        # e.g. HF's LlamaRMSNorm (ones) or GemmaRMSNorm (zeros, used as 1 + w):
+        # the constructor's constant is the module's default; kept as it is
+        return "constructor"
     return None
 
 
 # ----------------------------------------------------------------- presets
+_HF_NORMAL = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d)
+
+
 def _hf(mod, name, opts):
+    """transformers 5.24's ``PreTrainedModel._init_weights``, branch by branch."""
     r = opts["initializer_range"]
-    if _linear_like(mod):
+    if isinstance(mod, _HF_NORMAL) or type(mod).__name__ == "Conv1D":
         return {"weight": Fill("normal", (0.0, r)), **({"bias": ZERO} if mod.bias is not None else {})}
-    if isinstance(mod, (nn.Embedding, nn.EmbeddingBag)):
+    if isinstance(mod, nn.LSTM):
+        return {n: (_uniform(xavier_bound(p)) if "weight" in n else ZERO)
+                for n, p in mod.named_parameters(recurse=False) if "weight" in n or "bias" in n}
+    if isinstance(mod, nn.Embedding):
         pad = () if mod.padding_idx is None else (mod.padding_idx,)
         return {"weight": Fill("normal", (0.0, r), pad)}
-    if _is_norm(mod):
-        return _norm(mod)
+    if isinstance(mod, nn.MultiheadAttention):
+        return torch_rules(mod, name, opts)
+    if isinstance(mod, (nn.GroupNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) or \
+            "LayerNorm" in type(mod).__name__ or "RMSNorm" in type(mod).__name__:
+        out = _norm(mod)
+        if isinstance(getattr(mod, "running_mean", None), torch.Tensor):
+            out.update(running_mean=ZERO, running_var=ONE)
+            if isinstance(getattr(mod, "num_batches_tracked", None), torch.Tensor):
+                out["num_batches_tracked"] = Fill("zero_int")
+        return out
+    if "RotaryEmbedding" in type(mod).__name__ and hasattr(mod, "original_inv_freq"):
+        return {"inv_freq": Fill("compute", (lambda: _hf_rope(mod),)),
+                "original_inv_freq": Fill("compute", (lambda: _hf_rope(mod),))}
     return torch_rules(mod, name, opts)
+
+
+def _hf_rope(mod):
+    """The rotary frequencies as transformers 5.24's ``_init_weights`` recomputes them."""
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+    fns = {"axial": getattr(mod, "compute_axial_rope_parameters", None),
+           "ntk_alpha": getattr(mod, "compute_ntk_alpha_rope_parameters", None),
+           "default": getattr(mod, "compute_default_rope_parameters", None), **ROPE_INIT_FUNCTIONS}
+    return fns[mod.rope_type](mod.config)[0]
 
 
 def _weights(mod, name, weight_fill, opts):
@@ -246,6 +280,8 @@ def _torchtitan(mod, name, opts):
             m = LAYER_INDEX.search(name)
             if opts["depth_init"] and m:
                 std = 0.02 / (2 * (int(m.group(1)) + 1)) ** 0.5
+            elif opts["num_layers"] is None:
+                raise ValueError(f"{name} is an output layer outside any layers.<i> block: pass num_layers=")
             else:
                 std = 0.02 / (2 * opts["num_layers"]) ** 0.5
         return _weights(mod, name, Fill("trunc_normal", (0.0, std, -2.0, 2.0)), opts)
