@@ -7,12 +7,14 @@ Llama-style decoder built with torch's default init, under
 
 The full run's figures are in bench/NOTES.md and the README.
 """
+import importlib.util
+
 import pytest
 
 torch = pytest.importorskip("torch")
 from fastinit._bench_model import METHODS, _build, run     # noqa: E402
 
-HAVE_HF = __import__("importlib").util.find_spec("transformers") is not None
+HAVE_HF = importlib.util.find_spec("transformers") is not None
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])

@@ -3,7 +3,6 @@ end-to-end benchmarks and the sharding tests.  Needs torch; imported only by
 them.  ``CONFIGS["1b"]`` is Llama 3.2 1B's shape (1.24 G parameters with the
 embedding tied to the output, 1.50 G untied as here)."""
 
-import torch  # noqa: F401  (nn below)
 from torch import nn
 
 CONFIGS = {

@@ -13,7 +13,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import fastinit.torch as ft                      # noqa: E402
 from fastinit._llama import llama                # noqa: E402
 
-SCHEMES = {"torch": {}, "hf": {}, "megatron": {}, "olmo": {}, "torchtitan": {}}
 SEED = 1234
 
 
@@ -57,7 +56,7 @@ def main(rank, world, port, case):
     # vocab 250 and ffn 160 are not multiples of 3 / 4 / 6: uneven last shards
     if case == "tp":
         from torch.distributed.tensor.parallel import parallelize_module
-        for scheme in SCHEMES:
+        for scheme in ft.SCHEMES:
             model = parallelize_module(llama("tiny"), mesh, tp_plan())
             ft.init_module_(model, seed=SEED, scheme=scheme)
             compare(model, reference(scheme), f"tensor parallel, {scheme}")
@@ -107,7 +106,12 @@ def main(rank, world, port, case):
         raise SystemExit(f"unknown case {case}")
     dist.barrier()
     dist.destroy_process_group()
-    print(f"rank {rank}/{world} {case}: ok")
+    print(f"rank {rank}/{world} {case}: ok", flush=True)
+    # Every check is done.  Interpreter teardown, with gloo's and the
+    # threading layer's threads around, aborted about once in ten runs of
+    # the file ("terminate called without an active exception", exit -6,
+    # after "ok"): skip it rather than flake.  Noted in bench/NOTES.md.
+    os._exit(0)
 
 
 if __name__ == "__main__":

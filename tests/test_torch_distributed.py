@@ -43,4 +43,4 @@ def test_gathered_shards_equal_single_process(world, case):
                 q.kill()
             raise
     for r, (p, out) in enumerate(zip(procs, outs)):
-        assert p.returncode == 0 and f"rank {r}/{world} {case}: ok" in out, out[-3000:]
+        assert p.returncode == 0 and f"rank {r}/{world} {case}: ok" in out, (p.returncode, out[-3000:])

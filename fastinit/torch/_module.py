@@ -9,8 +9,8 @@ from torch import nn
 
 from .. import api as _fi
 from . import _memory
-from ._patch import _trunc, patch, resolving
-from ._schemes import NEEDS_LAYERS, RULES, SCHEMES, Fill, count_layers, options
+from ._patch import _fill, _trunc, patch, resolving
+from ._schemes import NEEDS_LAYERS, RULES, SCHEMES, count_layers, options
 from ._shard import is_dtensor, pieces
 
 __all__ = ["init_module_", "materialize_", "SCHEMES"]
@@ -44,11 +44,9 @@ class _Plan:
                 raise ValueError(f"{n} is an uninitialized lazy parameter: run a forward pass (or give the "
                                  f"module its in_features) before initializing it")
         meta = {n for n, t in tensors.items() if _is_meta(t)}
-        if not materializing:
-            for n in tensors:
-                if n in meta:
-                    raise ValueError(f"{n} is on the meta device: allocate and initialize it with "
-                                     f"fastinit.torch.materialize_(module, device, seed=...)")
+        if meta and not materializing:
+            raise ValueError(f"{min(meta, key=list(tensors).index)} is on the meta device: allocate and "
+                             f"initialize it with fastinit.torch.materialize_(module, device, seed=...)")
         writable = meta if materializing else set(tensors)
         self.overrides = _overrides(overrides, module, tensors, writable)
         rules = RULES[scheme]
@@ -117,11 +115,11 @@ class _Plan:
                     apply(fill, params_buffers[name], self.seed, name)
             for name, fn in self.overrides:
                 t = params_buffers[name]
-                for p in pieces(t):
-                    fn(p.local, seed=self.seed, stream=name, global_shape=p.global_shape, offsets=p.offsets)
+                _fill(t, (self.seed, name, pieces(t)), fn)
         # materializing: a module's own reset_parameters that skipped one of its tensors
+        overridden = {n for n, _ in self.overrides}
         skipped = [n for n in self.resets if params_buffers[n]._version == before[n]
-                   and n not in resolver.hits and n not in dict(self.overrides)]
+                   and n not in resolver.hits and n not in overridden]
         if skipped and self.materializing:
             raise RuntimeError(f"reset_parameters() did not write {skipped}: their memory is uninitialized; "
                                f"give them overrides={{name: filler or value}}")
@@ -241,9 +239,9 @@ def apply(fill, tensor, seed, stream):
         tensor.copy_(fill.args[0]())
         return
     fn = {"uniform": _fi.uniform_, "normal": _fi.normal_, "trunc_normal": _trunc, "constant": _fi.constant_}[fill.kind]
-    for p in pieces(tensor):
-        _memory.advise_hugepages(p.local)
-        fn(p.local, *fill.args, seed=seed, stream=stream, global_shape=p.global_shape, offsets=p.offsets)
+    parts = pieces(tensor)
+    _fill(tensor, (seed, stream, parts), fn, *fill.args)
+    for p in parts:
         for row in fill.zero_rows:
             lo = p.offsets[0]
             if lo <= row < lo + p.local.shape[0]:
