@@ -217,7 +217,8 @@ def _parse(argv):
     missing = [x for x in peers if not _have(x)]
     peers = tuple(x for x in peers if _have(x))
     if "bfloat16" in dtypes and not _have("ml_dtypes") and args.device != "cuda":
-        p.error("bfloat16 on the CPU needs ml_dtypes: pip install 'fastinit[bf16]' (or --dtypes float32,float64)")
+        p.error("bfloat16 on the CPU needs ml_dtypes, a dependency of fastinit that is missing here: "
+                "pip install ml_dtypes (or --dtypes float32,float64)")
     if args.plot and not _have("matplotlib"):
         p.error("--plot needs matplotlib: pip install 'fastinit[plot]'")
     devices = ["cpu"] if args.device == "cpu" else (["cuda"] if args.device == "cuda" else ["cpu"])
