@@ -3,11 +3,13 @@ Llama-style decoder built with torch's default init, under
 ``fastinit.torch.patch()``, and by ``materialize_`` from the meta device.
 
     python -m fastinit bench-model                       # 1.5 G parameters, float32 and bfloat16
-    pytest bench/test_model.py --benchmark-disable       # smoke run: the tiny model, each way once
+    pytest bench/test_model.py --benchmark-disable       # smoke run: the tiny model, each way once,
+                                                         # warm and with an empty kernel cache
 
 The full run's figures are in bench/NOTES.md and the README.
 """
 import importlib.util
+import json
 
 import pytest
 
@@ -33,4 +35,15 @@ def test_command_runs_and_reports_speedups(tmp_path, capsys):
                 "--repeat", "1", "--json", str(tmp_path / "r.json")])
     assert [r["method"] for r in rows] == ["torch", "patch", "materialize"]
     assert rows[0]["speedup"] is None and all(r["speedup"] > 0 for r in rows[1:])
-    assert "vs torch" in capsys.readouterr().out and (tmp_path / "r.json").stat().st_size > 0
+    # the cold column: each first build in a process with an empty kernel cache, fastinit's compiled afresh
+    assert rows[0]["cold_speedup"] is None and all(r["cold"] > 0 and r["cold_cache_hits"] == 0 for r in rows)
+    assert all(r["cold_speedup"] > 0 and r["cold_kernels"] > 0 for r in rows[1:])
+    out = capsys.readouterr().out
+    assert "vs torch" in out and "cold s" in out
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["meta"]["cold"] and saved["meta"]["cpu"] and saved["rows"] == rows
+
+
+def test_no_cold():
+    (row,) = run(["--size", "tiny", "--dtypes", "float32", "--methods", "torch", "--repeat", "1", "--no-cold"])
+    assert row["cold"] is None and row["cold_speedup"] is None

@@ -1,9 +1,13 @@
-"""Command line: ``python -m fastinit bench [options]`` and ``python -m fastinit bench-model [options]``."""
+"""Command line: ``python -m fastinit bench [options]``, ``python -m fastinit bench-model [options]``
+and ``python -m fastinit warmup [--quiet]``."""
 import sys
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "warmup":
+        from ._warmup import run as run_warmup
+        return run_warmup(argv[1:])
     if argv and argv[0] == "bench-model":
         from ._bench_model import run as run_model
         run_model(argv[1:])
@@ -15,7 +19,10 @@ def main(argv=None):
               "  bench: fastinit against NumPy, torch, JAX (CuPy on a GPU) and a plain fill of the same buffer;\n"
               "  python -m fastinit bench --help for the details\n"
               "       python -m fastinit bench-model [--size 1b] [--dtypes float32,bfloat16] [--device cpu|cuda]\n"
-              "  bench-model: a Llama-style model's init, end to end: torch's default, patch(), materialize_")
+              "  bench-model: a Llama-style model's init, end to end: torch's default, patch(), materialize_\n"
+              "       python -m fastinit warmup [--quiet]\n"
+              "  warmup: compile every kernel for this machine into the on-disk cache (Docker images,\n"
+              "  cluster nodes, read-only installs; run it as the user and with the NUMBA_CACHE_DIR of the fills)")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     from ._bench import run
     run(argv[1:])

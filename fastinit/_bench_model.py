@@ -16,15 +16,27 @@ float32 and bfloat16, four ways:
 Each (method, dtype) runs in a fresh process, so every build allocates
 fresh memory and pays its first touch, as a user's script does; the process
 first builds a tiny model the same way (loading fastinit's kernels from the
-cache, torch's lazy setup), then times the full build, ``--repeat`` times.
+cache, torch's lazy setup), then times the full build, ``--repeat`` times
+("best s", "all s", "vs torch").
+
+Then, unless ``--no-cold``, one more fresh process per (method, dtype) times
+its very first build with no tiny warm-up ("cold s", "cold vs"), as a
+first-time user meets it: ``NUMBA_CACHE_DIR`` is a new empty directory
+(numba then caches there and nowhere else, not in the ``__pycache__`` next to
+fastinit's sources), so fastinit compiles every kernel it uses; the process
+fails if any of them was loaded from a cache.  torch's rows have no kernel
+cache: theirs is the first build in a fresh process, the reference of the
+cold ratio.  Imports happen before the clock starts, in both kinds of run.
 """
 import argparse
 import importlib.util
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 METHODS = ("torch", "patch", "materialize", "hf-torch", "hf-patch")
@@ -66,12 +78,26 @@ def _build(method, size, dtype_name, device):
     return ft.materialize_(m, device, seed=0, dtype=dtype)
 
 
-def _child(method, size, dtype_name, device, repeat):
+def _cache_hits():
+    """(kernels compiled or loaded in this process, how many were cache hits)."""
+    kernels = [k for name in ("fastinit._cpu", "fastinit._cuda") if name in sys.modules
+               for k in sys.modules[name]._KERNELS.values()]
+    return len(kernels), sum(sum(k.stats.cache_hits.values()) for k in kernels)
+
+
+def _child(method, size, dtype_name, device, repeat, cold=False):
+    """Print the build times as JSON; ``cold``: no warm-up, and check that no kernel came from a cache."""
     import gc
 
     import torch
+
+    import fastinit._llama  # noqa: F401  (imports before the clock: numba and fastinit's kernel module too)
+    import fastinit.torch  # noqa: F401
+    if method.startswith("hf-"):
+        import transformers  # noqa: F401
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    _build(method, "tiny", dtype_name, device)
+    if not cold:
+        _build(method, "tiny", dtype_name, device)
     times, n = [], 0
     for _ in range(repeat):
         sync()
@@ -82,7 +108,37 @@ def _child(method, size, dtype_name, device, repeat):
         n = sum(p.numel() for p in m.parameters())
         del m
         gc.collect()
-    print(json.dumps({"times": times, "params": n}))
+    res = {"times": times, "params": n}
+    if cold:
+        res["kernels"], res["cache_hits"] = _cache_hits()
+        if res["cache_hits"]:
+            raise RuntimeError(f"cold run: {res['cache_hits']} of {res['kernels']} kernels came from a cache")
+    print(json.dumps(res))
+
+
+def _spawn(method, size, dtype, device, repeat, cold=False):
+    """``_child`` in a fresh process (cold: with a new empty numba cache): its JSON, or None (error printed)."""
+    code = (f"from fastinit._bench_model import _child; "
+            f"_child({method!r}, {size!r}, {dtype!r}, {device!r}, {repeat}, {cold})")
+    cache = tempfile.mkdtemp(prefix="fastinit-cold-") if cold else None
+    try:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache) if cold else None
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    finally:
+        if cache:
+            shutil.rmtree(cache, ignore_errors=True)
+    if r.returncode != 0:
+        print(f"{method:<12} {dtype:<9} {'cold run ' if cold else ''}failed:\n{r.stderr[-2000:]}")
+        return None
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def run(argv):
@@ -92,6 +148,8 @@ def run(argv):
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--repeat", type=int, default=2, help="builds per process; the best is reported")
+    p.add_argument("--no-cold", action="store_true",
+                   help="skip the first build with an empty kernel cache (one more process per row)")
     p.add_argument("--json", metavar="PATH")
     a = p.parse_args(argv)
     methods = [m for m in a.methods.split(",") if m]
@@ -103,31 +161,40 @@ def run(argv):
         methods = [m for m in methods if not m.startswith("hf-")]
         if skipped:
             print(f"(transformers is not installed: {', '.join(skipped)} skipped)")
-    rows = []
-    print(f"{'method':<12} {'dtype':<9} {'params':>7} {'best s':>8} {'all s':<18} {'vs torch':>8}")
+    rows, cpu = [], _cpu_model()
+    cold = not a.no_cold
+    print(f"bench-model: size {a.size} on {a.device}; CPU: {cpu}, {os.cpu_count()} cores")
+    print(f"{'method':<12} {'dtype':<9} {'params':>7} {'best s':>8} {'all s':<18} {'vs torch':>8}"
+          + (f" {'cold s':>8} {'cold vs':>8}" if cold else ""))
     for dtype in a.dtypes.split(","):
-        base = {}
+        base, cold_base = {}, {}
         for m in methods:
-            code = (f"from fastinit._bench_model import _child; "
-                    f"_child({m!r}, {a.size!r}, {dtype!r}, {a.device!r}, {a.repeat})")
-            r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-            if r.returncode != 0:
-                print(f"{m:<12} {dtype:<9} failed:\n{r.stderr[-2000:]}")
+            res = _spawn(m, a.size, dtype, a.device, a.repeat)
+            if res is None:
                 continue
-            res = json.loads(r.stdout.strip().splitlines()[-1])
-            best = min(res["times"])
-            ref = base.get("hf-torch" if m.startswith("hf-") else "torch")
-            if m in ("torch", "hf-torch"):
-                base[m] = best
-            ratio = f"{ref / best:.1f}x" if ref else ""
-            print(f"{m:<12} {dtype:<9} {res['params'] / 1e9:6.2f}G {best:8.2f} "
-                  f"{', '.join(f'{t:.2f}' for t in res['times']):<18} {ratio:>8}", flush=True)
+            c = _spawn(m, a.size, dtype, a.device, 1, cold=True) if cold else None
+            best, first = min(res["times"]), (c["times"][0] if c else None)
+            ref_name = "hf-torch" if m.startswith("hf-") else "torch"
+            ref, cold_ref = base.get(ref_name), cold_base.get(ref_name)
+            if m == ref_name:
+                base[m], cold_base[m] = best, first
+            speedup = ref / best if ref else None
+            cold_speedup = cold_ref / first if cold_ref and first else None
+            line = (f"{m:<12} {dtype:<9} {res['params'] / 1e9:6.2f}G {best:8.2f} "
+                    f"{', '.join(f'{t:.2f}' for t in res['times']):<18} "
+                    f"{f'{speedup:.1f}x' if speedup else '':>8}")
+            if cold:
+                line += (f" {f'{first:.2f}' if first is not None else 'failed':>8}"
+                         f" {f'{cold_speedup:.1f}x' if cold_speedup else '':>8}")
+            print(line, flush=True)
             rows.append(dict(method=m, dtype=dtype, params=res["params"], times=res["times"], best=best,
-                             speedup=(ref / best if ref else None)))
+                             speedup=speedup, cold=first, cold_speedup=cold_speedup,
+                             cold_kernels=c["kernels"] if c else None,
+                             cold_cache_hits=c["cache_hits"] if c else None))
     if a.json:
         import torch
-        meta = dict(size=a.size, device=a.device, repeat=a.repeat, machine=platform.machine(),
-                    cpu_count=os.cpu_count(), python=platform.python_version(), torch=torch.__version__,
+        meta = dict(size=a.size, device=a.device, repeat=a.repeat, cold=cold, machine=platform.machine(),
+                    cpu=cpu, cpu_count=os.cpu_count(), python=platform.python_version(), torch=torch.__version__,
                     date=time.strftime("%Y-%m-%d"))
         with open(a.json, "w") as f:
             json.dump(dict(meta=meta, rows=rows), f, indent=1)

@@ -1,4 +1,4 @@
-"""CPU kernels: numba ``prange`` loops over Philox counter blocks.
+"""CPU kernels: numba loops over Philox counter blocks.
 
 The math lives in ``_philox`` and ``_transforms``; this module only decides
 how to loop.  Two loop shapes, built per (distribution, dtype) on first use
@@ -20,17 +20,19 @@ and cached on disk:
   dimensions): rows of the innermost dimension, cut into chunks, each chunk a
   task.
 
-Every kernel exists in a parallel and a serial build (the same Python
-function; ``prange`` is ``range`` in the serial one).  Small calls take the
-serial build (``SERIAL_BELOW``): waking the thread pool costs more than the
-work.
+Every kernel is one serial function compiled with ``nogil``; ``_threads``
+runs it on pieces of the buffer (``split``) on several threads at once.
+Numba's ``parallel=True`` would compile each kernel twice over (the
+function, and its loop body again as a gufunc), and small calls would need
+a serial build besides: three times the first-use compile for the same
+machine code in the loops (bench/NOTES.md).
 """
 import sys
 
 import numba
 import numpy as np
-from numba import prange
 from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.extending import register_jitable
 
 from . import _ops, _philox, _transforms as T
 from ._ops import jitable, native_f16
@@ -39,8 +41,7 @@ from ._philox import block_ms, block_words, key_and_stream
 U64 = np.uint64
 ROW_CHUNK = 4096          # elements per task in the rows kernel
 STAGE = 2048              # elements per stage pass in the staged kernel (scratch fits L1)
-CHUNK_STAGES = 32         # stage passes per parallel task (scratch allocated once per task)
-SERIAL_BELOW = 1 << 15    # elements: smaller calls run the serial kernel (bench/NOTES.md)
+ALIGN = 1 << 13           # elements: split points are multiples of this (whole blocks and stages)
 
 VALUE = T.VALUE
 STAGED = T.STAGED
@@ -74,33 +75,35 @@ def _value_fn(value, encode):
 _SOURCE = _ops.source_digest(_ops, _philox, T, sys.modules[__name__])
 
 
-def _build_id(parallel):
-    """The value of a kernel's ``BUILD`` cell: the build and the source digest."""
-    return 2 * _SOURCE + int(parallel)
-
-
-def _jit(fn, parallel):
-    """njit(cache), or uncached where no cache location is writable (numba
-    raises at decoration then, numba issue 4908).  error_model="numpy": no
-    zero-divisor test (an early exit that stops vectorisation).
+def _jit(fn):
+    """njit with the on-disk cache at the first usable location (``_cache``:
+    numba's locations, then private ones of ours; uncached, with one warning
+    per process, where none is).  error_model="numpy": no zero-divisor test
+    (an early exit that stops vectorisation); nogil: pieces of one buffer
+    run on several threads at once (``_threads``).
 
     numba keys its on-disk cache by the function's code and closure cells,
     not by its compile flags, and it checks only the timestamp of the file
     that defines the kernel (this one), not of the code inlined into it.
-    Every kernel closes over ``BUILD`` (``_build_id``: the parallel flag and a
-    digest of the sources of ``_ops``, ``_philox``, ``_transforms`` and this
-    module) so that the serial and parallel builds of one kernel do not load
-    each other, and a cache written by other sources is never loaded.  The
+    Every kernel closes over ``BUILD`` (a digest of the sources of ``_ops``,
+    ``_philox``, ``_transforms`` and this module) so that a cache written by
+    other sources is never loaded.  The
     cells hold plain module-level functions (``jitable``), which pickle the
     same in every process; a dispatcher in a cell would pickle with a fresh
     id and never hit the cache.
     """
+    from ._cache import cpu_jit
     assert "BUILD" in fn.__code__.co_freevars
-    opts = dict(parallel=parallel, error_model="numpy")
-    try:
-        return numba.njit(cache=True, **opts)(fn)
-    except RuntimeError:
-        return numba.njit(**opts)(fn)
+    return cpu_jit(fn, nogil=True, error_model="numpy")
+
+
+def _called(fn):
+    """A helper of the kernels called from outside their vectorised loops
+    (the unaligned ends, the far-tail redo): compiled once into the kernel
+    and called from every site, not inlined at each (``jitable``), so that
+    its code is optimised and compiled once.  A call is an early exit for
+    the loop around it, so never use this inside a loop meant to vectorise."""
+    return register_jitable(error_model="numpy")(fn)
 
 
 @jitable
@@ -149,25 +152,25 @@ def _span_fn(value, family):
     def span(out, lo, hi, g0, k0, k1, s0, s1, prm):
         for j in range(np.int64(hi - lo)):
             out[lo + U64(j)] = value(word(g0 + lo + U64(j), k0, k1, s0, s1), prm)
-    return jitable(span)
+    return _called(span)
 
 
-def _make_contig(block, value, family, parallel):
-    BUILD = _build_id(parallel)
+def _make_contig(block, value, family):
+    BUILD = _SOURCE
     E = U64(4 if family == "32" else 2)
     store = _store4 if family == "32" else _store2
     span = _span_fn(value, family)
 
     def contig(out, g0, k0, k1, s0, s1, prm):
-        assert BUILD == BUILD               # a cell naming the build (see _jit)
+        assert BUILD == BUILD               # a cell naming the sources (see _jit)
         n = U64(out.shape[0])
         head, nb, b0, start = _whole_blocks(n, g0, E)
         span(out, U64(0), head, g0, k0, k1, s0, s1, prm)
-        for i in prange(np.int64(nb)):
+        for i in range(np.int64(nb)):
             ii = U64(i)
             store(out, head + ii * E, block(b0 + ii, k0, k1, s0, s1, prm))
         span(out, start, n, g0, k0, k1, s0, s1, prm)
-    return _jit(contig, parallel)
+    return _jit(contig)
 
 
 def _stage_words_fn(family):
@@ -182,7 +185,7 @@ def _stage_words_fn(family):
     return jitable(words_of)
 
 
-def _make_contig_staged(family, value, stages, encode, parallel):
+def _make_contig_staged(family, value, stages, encode):
     """The contig kernel for normals and truncated normals.
 
     One Philox-to-value loop per element is a chain of 40 and more dependent
@@ -194,10 +197,10 @@ def _make_contig_staged(family, value, stages, encode, parallel):
     inverse CDF's common branches, scale, encoding), which flags the elements
     that need a rare branch.  Those keep their word and position in a list
     that is recomputed in full (``value``) in one vectorised loop when it
-    fills and at the end of the task.  The same operations as ``value``, so
-    the same bits.
+    fills and at the end.  The same operations as ``value``, so the same
+    bits.
     """
-    BUILD = _build_id(parallel)
+    BUILD = _SOURCE
     pre, mid, post = stages
     HAS_MID = mid is not None
     mid = mid if HAS_MID else pre              # a placeholder, never called
@@ -206,9 +209,7 @@ def _make_contig_staged(family, value, stages, encode, parallel):
     FT = np.float32 if family == "32" else np.float64
     S = U64(STAGE)
     SB = S // E                                # blocks per stage pass
-    CS = U64(CHUNK_STAGES)
     EIGHT = U64(8)
-    span = _span_fn(value, family)
     words_of = _stage_words_fn(family)
 
     def redo(out, rw, rpos, nr, prm):
@@ -218,79 +219,92 @@ def _make_contig_staged(family, value, stages, encode, parallel):
         for k in range(np.int64(nr)):
             out[rpos[k]] = vals[k]
 
-    redo = jitable(redo)
+    redo = _called(redo)
+    word = _word_fn(family)
+
+    def span(out, lo, hi, g0, k0, k1, s0, s1, prm):
+        # the unaligned ends: their words, then the full value through redo
+        # (one copy of the inverse CDF in the kernel, not one per end)
+        if hi > lo:
+            rw = np.empty(np.int64(hi - lo), WT)
+            rpos = np.empty(np.int64(hi - lo), np.uint64)
+            for j in range(np.int64(hi - lo)):
+                rw[j] = word(g0 + lo + U64(j), k0, k1, s0, s1)
+                rpos[j] = lo + U64(j)
+            redo(out, rw, rpos, hi - lo, prm)
+
+    span = _called(span)
 
     def contig(out, g0, k0, k1, s0, s1, prm):
-        assert BUILD == BUILD               # a cell naming the build (see _jit)
+        assert BUILD == BUILD               # a cell naming the sources (see _jit)
         n = U64(out.shape[0])
         head, nb, b0, start = _whole_blocks(n, g0, E)
         span(out, U64(0), head, g0, k0, k1, s0, s1, prm)
         npass = (nb + SB - U64(1)) // SB
-        for c in prange(np.int64((npass + CS - U64(1)) // CS)):
-            words = np.empty(STAGE, WT)
-            xs = np.empty(STAGE, FT)
-            ws = np.empty(STAGE, FT)
-            flags = np.empty(STAGE, np.uint8)
-            rw = np.empty(2 * STAGE, WT)             # the redo list
-            rpos = np.empty(2 * STAGE, np.uint64)
-            nr = U64(0)
-            for t in range(np.int64(U64(c) * CS), np.int64(min(U64(c + 1) * CS, npass))):
-                i0 = U64(t) * SB
-                m = min(SB, nb - i0)
-                me = m * E
-                base = head + i0 * E
-                for i in range(np.int64(m)):             # vectorised: Philox
-                    ii = U64(i)
-                    words_of(words, ii, b0 + i0 + ii, k0, k1, s0, s1)
-                for j in range(np.int64(me)):            # vectorised
+        words = np.empty(STAGE, WT)
+        xs = np.empty(STAGE, FT)
+        ws = np.empty(STAGE, FT)
+        flags = np.empty(STAGE, np.uint8)
+        rw = np.empty(2 * STAGE, WT)                 # the redo list
+        rpos = np.empty(2 * STAGE, np.uint64)
+        nr = U64(0)
+        for t in range(np.int64(npass)):
+            i0 = U64(t) * SB
+            m = min(SB, nb - i0)
+            me = m * E
+            base = head + i0 * E
+            for i in range(np.int64(m)):             # vectorised: Philox
+                ii = U64(i)
+                words_of(words, ii, b0 + i0 + ii, k0, k1, s0, s1)
+            for j in range(np.int64(me)):            # vectorised
+                jj = U64(j)
+                x, a = pre(U64(words[jj]), prm)
+                xs[jj] = x
+                ws[jj] = a
+            if HAS_MID:
+                for j in range(np.int64(me)):        # vectorised
                     jj = U64(j)
-                    x, a = pre(U64(words[jj]), prm)
-                    xs[jj] = x
-                    ws[jj] = a
-                if HAS_MID:
-                    for j in range(np.int64(me)):        # vectorised
-                        jj = U64(j)
-                        ws[jj] = mid(ws[jj])
-                any_far = False
-                for j in range(np.int64(me)):            # vectorised
-                    jj = U64(j)
-                    v, f = post(xs[jj], ws[jj], prm)
-                    out[base + jj] = encode(v)
-                    flags[jj] = np.uint8(f)
-                    any_far |= f
-                if any_far:
-                    # 64 flags at a time, then the set bytes of a nonzero word
-                    f8 = flags.view(np.uint64)
-                    for q in range(np.int64((me + U64(63)) // U64(64))):
-                        q8 = U64(q) * EIGHT
-                        if (f8[q8] | f8[q8 + U64(1)] | f8[q8 + U64(2)] | f8[q8 + U64(3)] | f8[q8 + U64(4)]
-                                | f8[q8 + U64(5)] | f8[q8 + U64(6)] | f8[q8 + U64(7)]) == 0:
-                            continue
-                        for r in range(8):
-                            v = f8[q8 + U64(r)]
-                            while v != 0:
-                                jj = (q8 + U64(r)) * EIGHT + (U64(trailing_zeros(v)) >> U64(3))
-                                v &= v - U64(1)              # a flag byte is 0 or 1
-                                if jj < me:
-                                    rw[nr] = words[jj]
-                                    rpos[nr] = base + jj
-                                    nr += U64(1)
-                    if nr > S:
-                        redo(out, rw, rpos, nr, prm)
-                        nr = U64(0)
-            if nr > U64(0):
-                redo(out, rw, rpos, nr, prm)
+                    ws[jj] = mid(ws[jj])
+            any_far = False
+            for j in range(np.int64(me)):            # vectorised
+                jj = U64(j)
+                v, f = post(xs[jj], ws[jj], prm)
+                out[base + jj] = encode(v)
+                flags[jj] = np.uint8(f)
+                any_far |= f
+            if any_far:
+                # 64 flags at a time, then the set bytes of a nonzero word
+                f8 = flags.view(np.uint64)
+                for q in range(np.int64((me + U64(63)) // U64(64))):
+                    q8 = U64(q) * EIGHT
+                    if (f8[q8] | f8[q8 + U64(1)] | f8[q8 + U64(2)] | f8[q8 + U64(3)] | f8[q8 + U64(4)]
+                            | f8[q8 + U64(5)] | f8[q8 + U64(6)] | f8[q8 + U64(7)]) == 0:
+                        continue
+                    for r in range(8):
+                        v = f8[q8 + U64(r)]
+                        while v != 0:
+                            jj = (q8 + U64(r)) * EIGHT + (U64(trailing_zeros(v)) >> U64(3))
+                            v &= v - U64(1)              # a flag byte is 0 or 1
+                            if jj < me:
+                                rw[nr] = words[jj]
+                                rpos[nr] = base + jj
+                                nr += U64(1)
+                if nr > S:
+                    redo(out, rw, rpos, nr, prm)
+                    nr = U64(0)
+        if nr > U64(0):
+            redo(out, rw, rpos, nr, prm)
         span(out, start, n, g0, k0, k1, s0, s1, prm)
-    return _jit(contig, parallel)
+    return _jit(contig)
 
 
-def _make_rows(block, per_block, parallel):
-    BUILD = _build_id(parallel)
+def _make_rows(block, per_block):
+    BUILD = _SOURCE
     E = U64(per_block)
     CH = ROW_CHUNK
 
     def rows(flat, base, shape, mstr, gstr, goff, k0, k1, s0, s1, prm):
-        assert BUILD == BUILD               # a cell naming the build (see _jit)
+        assert BUILD == BUILD               # a cell naming the sources (see _jit)
         d = shape.shape[0]
         rowlen = shape[d - 1]
         ms = mstr[d - 1]
@@ -298,7 +312,7 @@ def _make_rows(block, per_block, parallel):
         for k in range(d - 1):
             nrows *= shape[k]
         nch = (rowlen + CH - 1) // CH
-        for t in prange(nrows * nch):
+        for t in range(nrows * nch):
             r = t // nch
             c = t - r * nch
             mem = base
@@ -320,36 +334,62 @@ def _make_rows(block, per_block, parallel):
                     if g >= gs and g < ge:
                         flat[mem + np.int64(g - g_row) * ms] = vals[k]
                 b += U64(1)
-    return _jit(rows, parallel)
+    return _jit(rows)
 
 
 _KERNELS = {}
 
 
-def kernel(dist, kind, shape, parallel=True):
-    """The compiled kernel for (distribution, dtype kind, loop shape, build)."""
-    key = (dist, kind, shape, parallel)
+def kernel(dist, kind, shape):
+    """The compiled kernel for (distribution, dtype kind, loop shape)."""
+    key = (dist, kind, shape)
     k = _KERNELS.get(key)
     if k is None:
         family = "64" if kind == "f64" else "32"
         block, per_block = _block_fn(VALUE[dist, family], ENCODE[kind], family)
         value = _value_fn(VALUE[dist, family], ENCODE[kind])
         if shape == "rows":
-            k = _make_rows(block, per_block, parallel)
+            k = _make_rows(block, per_block)
         elif (dist, family) in STAGED:
-            k = _make_contig_staged(family, value, STAGED[dist, family], ENCODE[kind], parallel)
+            k = _make_contig_staged(family, value, STAGED[dist, family], ENCODE[kind])
         else:
-            k = _make_contig(block, value, family, parallel)
+            k = _make_contig(block, value, family)
         _KERNELS[key] = k
     return k
 
 
-def fill(layout, kind, dist, prm, seed, stream, parallel):
-    """Run the kernel described by ``layout`` (from ``_buffers.plan``)."""
+def fill(layout, kind, dist, prm, seed, stream):
+    """Run the kernel described by ``layout`` (from ``_buffers.plan``, or a
+    piece of one from ``split``) on the calling thread."""
     k0, k1, s0, s1 = key_and_stream(seed, stream)
     if layout[0] == "contig":
         _, flat, g0 = layout
-        kernel(dist, kind, "contig", parallel)(flat, g0, k0, k1, s0, s1, prm)
+        kernel(dist, kind, "contig")(flat, g0, k0, k1, s0, s1, prm)
     else:
         _, flat, base, shape, mstr, gstr, goff = layout
-        kernel(dist, kind, "rows", parallel)(flat, base, shape, mstr, gstr, goff, k0, k1, s0, s1, prm)
+        kernel(dist, kind, "rows")(flat, base, shape, mstr, gstr, goff, k0, k1, s0, s1, prm)
+
+
+def split(layout, parts):
+    """``layout`` cut into at most ``parts`` pieces of about equal size, to
+    be filled on as many threads.  Values depend only on global indices, so
+    any cut gives the same bits; a contiguous run is cut at multiples of
+    ``ALIGN`` elements (whole counter blocks and stage passes), a strided
+    one along its longest dimension."""
+    if layout[0] == "contig":
+        _, flat, g0 = layout
+        n = flat.shape[0]
+        cuts = sorted({min(n, (n * k // parts) // ALIGN * ALIGN) for k in range(parts)} | {n})
+        return [("contig", flat[lo:hi], g0 + U64(lo)) for lo, hi in zip(cuts, cuts[1:]) if hi > lo]
+    _, flat, base, shape, mstr, gstr, goff = layout
+    d = int(np.argmax(shape))
+    n = int(shape[d])
+    cuts = sorted({n * k // parts for k in range(parts)} | {n})
+    pieces = []
+    for lo, hi in zip(cuts, cuts[1:]):
+        if hi > lo:
+            sh, go = shape.copy(), goff.copy()
+            sh[d] = hi - lo
+            go[d] += U64(lo)
+            pieces.append(("rows", flat, base + lo * mstr[d], sh, mstr, gstr, go))
+    return pieces

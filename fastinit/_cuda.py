@@ -375,10 +375,9 @@ JIT_OPTIONS = {} if SIMULATOR else {"lto": False}        # (the simulator compil
 
 
 def _jit(fn):
-    try:
-        return cuda.jit(cache=True, **JIT_OPTIONS)(fn)
-    except RuntimeError:          # no cache location (read-only install, numba issue 4908)
-        return cuda.jit(**JIT_OPTIONS)(fn)
+    """cuda.jit with the on-disk cache at the first usable location (``_cache``)."""
+    from ._cache import enable_cuda_cache
+    return enable_cuda_cache(cuda.jit(**JIT_OPTIONS)(fn))
 
 
 def kernel(dist, kind, shape):

@@ -17,8 +17,6 @@ from . import _buffers, _params, _threads
 from . import _transforms as T
 from ._fans import LAYOUTS, NONLINEARITIES, calculate_gain, compute_fans
 
-_threads.prefer_tbb()
-
 __all__ = [
     "uniform_", "normal_", "trunc_normal_", "xavier_uniform_", "xavier_normal_",
     "glorot_uniform_", "glorot_normal_", "he_uniform_", "he_normal_",

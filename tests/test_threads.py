@@ -1,32 +1,27 @@
-"""Safety under concurrency: Python threads, fork, and the serial/parallel
-builds giving the same bits.
+"""Safety under concurrency: Python threads, fork, and fills cut into
+pieces on several threads giving the bits of one.
 
-Each scenario runs in a fresh interpreter: numba picks its threading layer
-once per process, and an abort or a killed child must not take pytest down.
+Scenarios that need their own thread settings run in a fresh interpreter,
+so that an abort or a killed child cannot take pytest down.
 """
 import os
 import subprocess
 import sys
 
 import ml_dtypes
+import numba
 import numpy as np
 import pytest
 
 import fastinit as fi
-from fastinit import _cpu, _threads
-
-TBB_LIB = os.path.join(sys.prefix, "lib", "libtbb.so.12")
-LAYERS = ["default", "omp", "workqueue", "tbb"]
+from fastinit import _buffers, _cpu, _threads
 
 
-def run_script(script, layer):
-    if layer == "tbb" and not os.path.exists(TBB_LIB):
-        pytest.skip("no libtbb.so.12 in this environment (pip install tbb)")
-    env = dict(os.environ)
+def run_script(script, threads="2", layer=None):
+    env = dict(os.environ, NUMBA_NUM_THREADS=threads)
     env.pop("NUMBA_THREADING_LAYER", None)
-    if layer != "default":
+    if layer:
         env["NUMBA_THREADING_LAYER"] = layer
-    env.setdefault("NUMBA_NUM_THREADS", "2")
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=env, timeout=300)
 
@@ -52,25 +47,24 @@ def work(k):
 ts = [threading.Thread(target=work, args=(k,)) for k in range(8)]
 for t in ts: t.start()
 for t in ts: t.join()
-print(numba.threading_layer(), len(bad))
+print(len(bad))
 """
 
 
-@pytest.mark.parametrize("layer", LAYERS)
-def test_eight_python_threads_at_once(layer):
-    r = run_script(THREADS_SCRIPT, layer)
+@pytest.mark.parametrize("threads", ["2", "4"])
+def test_eight_python_threads_at_once(threads):
+    r = run_script(THREADS_SCRIPT, threads)
     assert r.returncode == 0, r.stderr[-2000:]
-    got_layer, nbad = r.stdout.split()
-    if layer != "default":
-        assert got_layer == layer
-    assert nbad == "0"
+    assert r.stdout.split() == ["0"]
 
 
 FORK_SCRIPT = """
 import os, hashlib, numpy as np, numba, fastinit as fi
 N = 1 << 20
 x = np.empty(N, np.float32)
-fi.normal_(x, seed=9)                  # the parent launches the thread pool
+if START_NUMBA_POOL:
+    numba.set_num_threads(2)           # numba's own pool too (GNU OpenMP under omp)
+fi.normal_(x, seed=9)                  # the parent starts fastinit's workers
 want = hashlib.sha256(x.tobytes()).hexdigest()
 pid = os.fork()
 if pid == 0:
@@ -81,34 +75,66 @@ if pid == 0:
     os._exit(0 if hashlib.sha256(y.tobytes()).hexdigest() == want else 3)
 _, status = os.waitpid(pid, 0)
 fi.normal_(x, seed=9)                  # and the parent still works afterwards
-print(numba.threading_layer(), os.waitstatus_to_exitcode(status),
-      hashlib.sha256(x.tobytes()).hexdigest() == want)
+print(os.waitstatus_to_exitcode(status), hashlib.sha256(x.tobytes()).hexdigest() == want)
 """
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
-@pytest.mark.parametrize("layer", LAYERS)
-def test_forked_child_fills_after_parent(layer):
-    r = run_script(FORK_SCRIPT, layer)
+@pytest.mark.parametrize("numba_pool, layer", [(False, None), (True, "omp"), (True, "workqueue")])
+def test_forked_child_fills_after_parent(numba_pool, layer):
+    """A child forked after its parent filled on several threads fills on
+    its own new workers; also when the parent had started numba's pool
+    (GNU OpenMP kills a forked child that launches parallel work: we never
+    launch any)."""
+    r = run_script(f"START_NUMBA_POOL = {numba_pool}\n" + FORK_SCRIPT, "2", layer)
     assert r.returncode == 0, r.stderr[-2000:]
-    got_layer, child_status, parent_ok = r.stdout.split()
-    if layer != "default":
-        assert got_layer == layer
+    child_status, parent_ok = r.stdout.split()
     assert child_status == "0" and parent_ok == "True"
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
 @pytest.mark.parametrize("fill", ["normal_", "trunc_normal_", "uniform_"])
-def test_serial_and_parallel_builds_agree(fill, dtype):
-    """Calls below SERIAL_BELOW run the serial build: the same bits as the
-    same elements inside a parallel call (a shard of the same global array)."""
-    n = 3 * _cpu.SERIAL_BELOW + 5
+def test_pieces_agree_with_small_calls(fill, dtype):
+    """A fill cut into pieces on several threads gives the same bits as the
+    same elements filled by small calls on one thread (shards of the same
+    global array)."""
+    n = 3 * _threads.GRAIN + 5
     big = np.empty(n, dtype)
     getattr(fi, fill)(big, seed=4)
-    for lo, size in [(0, 1), (7, 4096), (3, _cpu.SERIAL_BELOW - 1), (n - 9, 9)]:
+    for lo, size in [(0, 1), (7, 4096), (3, _threads.GRAIN - 1), (_threads.GRAIN - 2, 9), (n - 9, 9)]:
         part = np.empty(size, dtype)
         getattr(fi, fill)(part, seed=4, global_shape=(n,), offsets=(lo,))
         np.testing.assert_array_equal(part.view(np.uint8), big[lo:lo + size].view(np.uint8))
+
+
+@pytest.mark.parametrize("view", ["contig", "offset", "rows", "rows-3d"])
+@pytest.mark.parametrize("parts", [2, 3, 7, 64])
+def test_split_pieces_fill_the_same_bits(view, parts):
+    """``_cpu.split`` cuts a buffer's plan into pieces (at block multiples
+    for a contiguous run, along the longest dimension for a strided one);
+    the pieces filled one by one equal the whole fill, every element once."""
+    if view == "contig":
+        whole = np.empty(100_003, np.float32)
+        make, gshape, offs = (lambda a: a), whole.shape, (0,)
+    elif view == "offset":
+        whole = np.empty(100_003, np.float32)
+        make, gshape, offs = (lambda a: a), (100_010,), (5,)
+    elif view == "rows":
+        whole = np.empty((301, 222), np.float32)
+        make, gshape, offs = (lambda a: a[:, ::2]), (301, 111), (0, 0)
+    else:
+        whole = np.empty((5, 41, 60), np.float32)
+        make, gshape, offs = (lambda a: a[:, 1:, ::3]), (7, 40, 20), (2, 0, 0)
+    ref = make(np.full_like(whole, np.nan))
+    fi.trunc_normal_(ref, seed=3, global_shape=gshape, offsets=offs)
+    got = make(np.full_like(whole, np.nan))
+    plan = _buffers.plan(got, tuple(gshape), tuple(offs))
+    prm = fi.api._params.trunc_normal(0.0, 1.0, -2.0, 2.0, "f32")
+    pieces = _cpu.split(plan, parts)
+    assert 1 <= len(pieces) <= parts
+    for piece in pieces:
+        _cpu.fill(piece, "f32", "trunc_normal", prm, 3, 0)
+    np.testing.assert_array_equal(got, ref)
 
 
 @pytest.mark.parametrize("fill, kw", [
@@ -120,11 +146,11 @@ def test_serial_and_parallel_builds_agree(fill, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16, np.float64])
 def test_far_tails_redone(fill, kw, dtype):
     """The staged kernels flag far-tail elements and recompute them from a
-    list that is flushed when it fills and at the end of each parallel task.
-    Check buffers that start off a block boundary and span several tasks
+    list that is flushed when it fills and at the end of each piece.
+    Check buffers that start off a block boundary and span several pieces
     against the rows kernel (a strided view), which computes every element
     in full."""
-    n = 2 * _cpu.STAGE * _cpu.CHUNK_STAGES + 3 * _cpu.STAGE + 7
+    n = 2 * _threads.GRAIN + 3 * _cpu.STAGE + 7
     a = np.empty(n, dtype)
     getattr(fi, fill)(a, seed=1, global_shape=(n + 3,), offsets=(3,), **kw)
     b = np.empty((n, 2), dtype)
@@ -136,7 +162,13 @@ def test_far_tails_redone(fill, kw, dtype):
     np.testing.assert_array_equal(a.view(np.uint8), np.ascontiguousarray(b[:, 0]).view(np.uint8))
 
 
-def test_layer_reports_the_chosen_layer():
-    x = np.empty(1 << 17, np.float32)
-    fi.normal_(x, seed=0)
-    assert _threads.layer() in ("tbb", "omp", "workqueue")
+def test_thread_count_follows_numba_set_num_threads():
+    n = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        assert _threads.threads_for(1 << 24) == 1
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        assert _threads.threads_for(1 << 24) == min(numba.config.NUMBA_NUM_THREADS, (1 << 24) // _threads.GRAIN)
+        assert _threads.threads_for(_threads.GRAIN - 1) == 1      # small fills stay on the calling thread
+    finally:
+        numba.set_num_threads(n)

@@ -102,7 +102,7 @@ for dist, dt, n, strided in cases:
 print(json.dumps(dict(import_s=t_import, cases=out)))
 """
 
-SMALL, LARGE = 100, 1 << 16
+SMALL, LARGE = 100, 1 << 20         # a large fill runs on several threads
 TRANSFORMER = [[d, dt, n, False] for d in ("uniform", "normal", "trunc_normal")
                for dt in ("float32", "bfloat16") for n in (LARGE, SMALL)]
 ALL = [[d, dt, n, s] for d in ("uniform", "normal", "trunc_normal")
@@ -122,7 +122,7 @@ def run_child(pkg, cases):
 
 def name(c):
     dist, dt, n, strided = c
-    return f"{dist} {dt} {'strided' if strided else 'contig'} {'parallel' if n >= LARGE else 'serial'}"
+    return f"{dist} {dt} {'strided' if strided else 'contig'} {'large' if n >= LARGE else 'small'}"
 
 
 def main(argv=None):
