@@ -32,7 +32,6 @@ import sys
 import numba
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
-from numba.extending import register_jitable
 
 from . import _ops, _philox, _transforms as T
 from ._ops import jitable, native_f16
@@ -78,32 +77,23 @@ _SOURCE = _ops.source_digest(_ops, _philox, T, sys.modules[__name__])
 def _jit(fn):
     """njit with the on-disk cache at the first usable location (``_cache``:
     numba's locations, then private ones of ours; uncached, with one warning
-    per process, where none is).  error_model="numpy": no zero-divisor test
-    (an early exit that stops vectorisation); nogil: pieces of one buffer
-    run on several threads at once (``_threads``).
+    per process, where none is), and the options of every value-path
+    function (``_ops.JIT_OPTIONS``: each helper is then compiled once per
+    process, not once per caller's flags), which include nogil: pieces of
+    one buffer run on several threads at once (``_threads``).
 
     numba keys its on-disk cache by the function's code and closure cells,
     not by its compile flags, and it checks only the timestamp of the file
     that defines the kernel (this one), not of the code inlined into it.
     Every kernel closes over ``BUILD`` (a digest of the sources of ``_ops``,
     ``_philox``, ``_transforms`` and this module) so that a cache written by
-    other sources is never loaded.  The
-    cells hold plain module-level functions (``jitable``), which pickle the
-    same in every process; a dispatcher in a cell would pickle with a fresh
-    id and never hit the cache.
+    other sources is never loaded.  The cells hold plain functions
+    (``jitable``), which pickle the same in every process; a dispatcher in a
+    cell would pickle with a fresh id and never hit the cache.
     """
     from ._cache import cpu_jit
     assert "BUILD" in fn.__code__.co_freevars
-    return cpu_jit(fn, nogil=True, error_model="numpy")
-
-
-def _called(fn):
-    """A helper of the kernels called from outside their vectorised loops
-    (the unaligned ends, the far-tail redo): compiled once into the kernel
-    and called from every site, not inlined at each (``jitable``), so that
-    its code is optimised and compiled once.  A call is an early exit for
-    the loop around it, so never use this inside a loop meant to vectorise."""
-    return register_jitable(error_model="numpy")(fn)
+    return cpu_jit(fn, **_ops.JIT_OPTIONS)
 
 
 @jitable
@@ -132,6 +122,12 @@ def _whole_blocks(n, g0, E):
     return head, nb, (g0 + head) // E, head + nb * E
 
 
+@jitable
+def _end_index(j, head, start):
+    """Position of the j-th element of the unaligned ends: [0, head), then [start, n)."""
+    return U64(j) if U64(j) < head else start + U64(j) - head
+
+
 def _word_fn(family):
     """The word (32-bit family) or 64-bit m of the element at global index g."""
     if family == "32":
@@ -143,33 +139,24 @@ def _word_fn(family):
     return jitable(word)
 
 
-def _span_fn(value, family):
-    """Elements [lo, hi) of a contiguous run one by one: the ends that are
-    not whole blocks.  One value per element (not the block's four: less
-    code to compile)."""
-    word = _word_fn(family)
-
-    def span(out, lo, hi, g0, k0, k1, s0, s1, prm):
-        for j in range(np.int64(hi - lo)):
-            out[lo + U64(j)] = value(word(g0 + lo + U64(j), k0, k1, s0, s1), prm)
-    return _called(span)
-
-
 def _make_contig(block, value, family):
     BUILD = _SOURCE
     E = U64(4 if family == "32" else 2)
     store = _store4 if family == "32" else _store2
-    span = _span_fn(value, family)
+    word = _word_fn(family)
 
     def contig(out, g0, k0, k1, s0, s1, prm):
         assert BUILD == BUILD               # a cell naming the sources (see _jit)
         n = U64(out.shape[0])
         head, nb, b0, start = _whole_blocks(n, g0, E)
-        span(out, U64(0), head, g0, k0, k1, s0, s1, prm)
         for i in range(np.int64(nb)):
             ii = U64(i)
             store(out, head + ii * E, block(b0 + ii, k0, k1, s0, s1, prm))
-        span(out, start, n, g0, k0, k1, s0, s1, prm)
+        # the ends that are not whole blocks, one value per element, in one
+        # loop (one copy of the code, not one per end)
+        for j in range(np.int64(head + n - start)):
+            i = _end_index(j, head, start)
+            out[i] = value(word(g0 + i, k0, k1, s0, s1), prm)
     return _jit(contig)
 
 
@@ -197,8 +184,9 @@ def _make_contig_staged(family, value, stages, encode):
     inverse CDF's common branches, scale, encoding), which flags the elements
     that need a rare branch.  Those keep their word and position in a list
     that is recomputed in full (``value``) in one vectorised loop when it
-    fills and at the end.  The same operations as ``value``, so the same
-    bits.
+    fills and at the end; the unaligned ends of the run start the list.  The
+    same operations as ``value``, so the same bits.  The list is flushed
+    from one place in the code, so the full inverse CDF is compiled once.
     """
     BUILD = _SOURCE
     pre, mid, post = stages
@@ -211,90 +199,75 @@ def _make_contig_staged(family, value, stages, encode):
     SB = S // E                                # blocks per stage pass
     EIGHT = U64(8)
     words_of = _stage_words_fn(family)
-
-    def redo(out, rw, rpos, nr, prm):
-        vals = np.empty(np.int64(nr), out.dtype)
-        for k in range(np.int64(nr)):                # vectorised
-            vals[k] = value(U64(rw[k]), prm)
-        for k in range(np.int64(nr)):
-            out[rpos[k]] = vals[k]
-
-    redo = _called(redo)
     word = _word_fn(family)
-
-    def span(out, lo, hi, g0, k0, k1, s0, s1, prm):
-        # the unaligned ends: their words, then the full value through redo
-        # (one copy of the inverse CDF in the kernel, not one per end)
-        if hi > lo:
-            rw = np.empty(np.int64(hi - lo), WT)
-            rpos = np.empty(np.int64(hi - lo), np.uint64)
-            for j in range(np.int64(hi - lo)):
-                rw[j] = word(g0 + lo + U64(j), k0, k1, s0, s1)
-                rpos[j] = lo + U64(j)
-            redo(out, rw, rpos, hi - lo, prm)
-
-    span = _called(span)
 
     def contig(out, g0, k0, k1, s0, s1, prm):
         assert BUILD == BUILD               # a cell naming the sources (see _jit)
         n = U64(out.shape[0])
         head, nb, b0, start = _whole_blocks(n, g0, E)
-        span(out, U64(0), head, g0, k0, k1, s0, s1, prm)
         npass = (nb + SB - U64(1)) // SB
         words = np.empty(STAGE, WT)
         xs = np.empty(STAGE, FT)
         ws = np.empty(STAGE, FT)
         flags = np.empty(STAGE, np.uint8)
+        f8 = flags.view(np.uint64)
         rw = np.empty(2 * STAGE, WT)                 # the redo list
         rpos = np.empty(2 * STAGE, np.uint64)
+        vals = np.empty(2 * STAGE, out.dtype)
         nr = U64(0)
-        for t in range(np.int64(npass)):
-            i0 = U64(t) * SB
-            m = min(SB, nb - i0)
-            me = m * E
-            base = head + i0 * E
-            for i in range(np.int64(m)):             # vectorised: Philox
-                ii = U64(i)
-                words_of(words, ii, b0 + i0 + ii, k0, k1, s0, s1)
-            for j in range(np.int64(me)):            # vectorised
-                jj = U64(j)
-                x, a = pre(U64(words[jj]), prm)
-                xs[jj] = x
-                ws[jj] = a
-            if HAS_MID:
-                for j in range(np.int64(me)):        # vectorised
+        for j in range(np.int64(head + n - start)):  # the ends (fewer than E each)
+            i = _end_index(j, head, start)
+            rw[nr] = word(g0 + i, k0, k1, s0, s1)
+            rpos[nr] = i
+            nr += U64(1)
+        for t in range(np.int64(npass) + 1):
+            if U64(t) < npass:
+                i0 = U64(t) * SB
+                m = min(SB, nb - i0)
+                me = m * E
+                base = head + i0 * E
+                for i in range(np.int64(m)):             # vectorised: Philox
+                    ii = U64(i)
+                    words_of(words, ii, b0 + i0 + ii, k0, k1, s0, s1)
+                for j in range(np.int64(me)):            # vectorised
                     jj = U64(j)
-                    ws[jj] = mid(ws[jj])
-            any_far = False
-            for j in range(np.int64(me)):            # vectorised
-                jj = U64(j)
-                v, f = post(xs[jj], ws[jj], prm)
-                out[base + jj] = encode(v)
-                flags[jj] = np.uint8(f)
-                any_far |= f
-            if any_far:
-                # 64 flags at a time, then the set bytes of a nonzero word
-                f8 = flags.view(np.uint64)
-                for q in range(np.int64((me + U64(63)) // U64(64))):
-                    q8 = U64(q) * EIGHT
-                    if (f8[q8] | f8[q8 + U64(1)] | f8[q8 + U64(2)] | f8[q8 + U64(3)] | f8[q8 + U64(4)]
-                            | f8[q8 + U64(5)] | f8[q8 + U64(6)] | f8[q8 + U64(7)]) == 0:
-                        continue
-                    for r in range(8):
-                        v = f8[q8 + U64(r)]
-                        while v != 0:
-                            jj = (q8 + U64(r)) * EIGHT + (U64(trailing_zeros(v)) >> U64(3))
-                            v &= v - U64(1)              # a flag byte is 0 or 1
-                            if jj < me:
-                                rw[nr] = words[jj]
-                                rpos[nr] = base + jj
-                                nr += U64(1)
-                if nr > S:
-                    redo(out, rw, rpos, nr, prm)
-                    nr = U64(0)
-        if nr > U64(0):
-            redo(out, rw, rpos, nr, prm)
-        span(out, start, n, g0, k0, k1, s0, s1, prm)
+                    x, a = pre(U64(words[jj]), prm)
+                    xs[jj] = x
+                    ws[jj] = a
+                if HAS_MID:
+                    for j in range(np.int64(me)):        # vectorised
+                        jj = U64(j)
+                        ws[jj] = mid(ws[jj])
+                any_far = False
+                for j in range(np.int64(me)):            # vectorised
+                    jj = U64(j)
+                    v, f = post(xs[jj], ws[jj], prm)
+                    out[base + jj] = encode(v)
+                    flags[jj] = np.uint8(f)
+                    any_far |= f
+                if any_far:
+                    # 64 flags at a time, then the set bytes of a nonzero word
+                    for q in range(np.int64((me + U64(63)) // U64(64))):
+                        q8 = U64(q) * EIGHT
+                        if (f8[q8] | f8[q8 + U64(1)] | f8[q8 + U64(2)] | f8[q8 + U64(3)] | f8[q8 + U64(4)]
+                                | f8[q8 + U64(5)] | f8[q8 + U64(6)] | f8[q8 + U64(7)]) == 0:
+                            continue
+                        for r in range(8):
+                            v = f8[q8 + U64(r)]
+                            while v != 0:
+                                jj = (q8 + U64(r)) * EIGHT + (U64(trailing_zeros(v)) >> U64(3))
+                                v &= v - U64(1)              # a flag byte is 0 or 1
+                                if jj < me:
+                                    rw[nr] = words[jj]
+                                    rpos[nr] = base + jj
+                                    nr += U64(1)
+            if nr > S or (U64(t) == npass and nr > U64(0)):
+                # the redo: the full value, vectorised, then scattered
+                for k in range(np.int64(nr)):
+                    vals[k] = value(U64(rw[k]), prm)
+                for k in range(np.int64(nr)):
+                    out[rpos[k]] = vals[k]
+                nr = U64(0)
     return _jit(contig)
 
 

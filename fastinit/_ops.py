@@ -26,6 +26,13 @@ from llvmlite import ir
 
 
 # ---------------------------------------------------------------- jitable
+#: The compile options of every numba function of the value path, the CPU
+#: kernels included (``_cpu._jit``): numba compiles a helper once per set of
+#: compile flags of its *caller* (they are part of its overload cache key),
+#: so with one set for all, each helper is compiled once per process.
+JIT_OPTIONS = dict(forceinline=True, error_model="numpy", nogil=True)
+
+
 def jitable(fn):
     """``register_jitable`` with the options every value-path function needs.
 
@@ -35,8 +42,10 @@ def jitable(fn):
       small change to a transform could silently make a kernel 10x slower.
     * ``error_model="numpy"``: a float division does not test for zero and
       raise (another early exit); our divisors are never zero.
+    * ``nogil``: the CPU kernels release the GIL (they share these options,
+      see ``JIT_OPTIONS``); it means nothing to a helper or on a GPU.
     """
-    return register_jitable(forceinline=True, error_model="numpy")(fn)
+    return register_jitable(**JIT_OPTIONS)(fn)
 
 
 # ---------------------------------------------------------------- fma
