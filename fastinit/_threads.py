@@ -16,14 +16,16 @@ workers.
 
 How many threads: ``numba.get_num_threads()`` (so ``NUMBA_NUM_THREADS``
 and ``numba.set_num_threads`` keep working, per calling thread), and no
-more than one per ``GRAIN`` elements: handing a piece to a worker costs
-some 10-30 us, more than filling a small buffer.
+more than one per ``GRAIN`` elements: handing a piece to a worker that
+sleeps costs 50-100 us on the 2-core VM (bench/NOTES.md), more than filling
+a small buffer.
 """
 import os
 import queue
 import threading
 
 import numba
+from numba.np.ufunc import parallel as _numba_parallel
 
 from . import _cpu
 
@@ -86,14 +88,15 @@ def num_threads():
     """numba's thread count for the calling thread: ``numba.get_num_threads()``
     once numba's thread pool is up (``numba.set_num_threads`` starts it),
     else ``NUMBA_NUM_THREADS``, without starting numba's pool for nothing."""
-    from numba.np.ufunc import parallel
-    if getattr(parallel, "_is_initialized", True):
+    if getattr(_numba_parallel, "_is_initialized", True):
         return numba.get_num_threads()
     return numba.config.NUMBA_NUM_THREADS
 
 
 def threads_for(n):
     """The number of threads a fill of ``n`` elements runs on."""
+    if n < 2 * GRAIN:
+        return 1                    # the common small call: nothing to ask
     return max(1, min(num_threads(), n // GRAIN))
 
 
