@@ -28,6 +28,7 @@ a serial build besides: three times the first-use compile for the same
 machine code in the loops (bench/NOTES.md).
 """
 import sys
+import threading
 
 import numba
 import numpy as np
@@ -313,11 +314,21 @@ def _make_rows(block, per_block):
 _KERNELS = {}
 
 
+_KERNELS_LOCK = threading.Lock()
+
+
 def kernel(dist, kind, shape):
-    """The compiled kernel for (distribution, dtype kind, loop shape)."""
+    """The compiled kernel for (distribution, dtype kind, loop shape).  One
+    dispatcher per key, also when the pieces of a first fill ask for it from
+    several threads at once (numba then compiles it once, under its lock)."""
     key = (dist, kind, shape)
     k = _KERNELS.get(key)
-    if k is None:
+    if k is not None:
+        return k
+    with _KERNELS_LOCK:
+        k = _KERNELS.get(key)
+        if k is not None:
+            return k
         family = "64" if kind == "f64" else "32"
         block, per_block = _block_fn(VALUE[dist, family], ENCODE[kind], family)
         value = _value_fn(VALUE[dist, family], ENCODE[kind])
@@ -328,7 +339,7 @@ def kernel(dist, kind, shape):
         else:
             k = _make_contig(block, value, family)
         _KERNELS[key] = k
-    return k
+        return k
 
 
 def fill(layout, kind, dist, prm, seed, stream):

@@ -263,6 +263,28 @@ def test_second_process_hits_the_cache(tmp_path):
     assert (c2, r2, n2, t2) == ("1", "1", "2", "2")
 
 
+RACE_SCRIPT = """
+import numpy as np, fastinit as fi
+from fastinit import _cpu
+made = []
+jit = _cpu._jit
+_cpu._jit = lambda fn: made.append(fn) or jit(fn)
+fi.normal_(np.empty(1 << 21, np.float32), seed=1)      # pieces on 4 threads, nothing compiled yet
+k = _cpu.kernel("normal", "f32", "contig")
+print(len(made), k.stats.cache_hits.total(), k.stats.cache_misses.total())
+"""
+
+
+def test_first_fill_on_several_threads_makes_one_kernel(tmp_path):
+    """The pieces of a first fill ask for their kernel from several threads
+    at once: one dispatcher is made and compiled (a second one would load
+    the first one's cache entry, or compile it again)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="4")
+    r = subprocess.run([sys.executable, "-c", RACE_SCRIPT], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["1", "0", "1"]
+
+
 STALE_SCRIPT = """
 import numpy as np, fastinit as fi
 from fastinit import _cpu
