@@ -27,6 +27,7 @@ function, and its loop body again as a gufunc), and small calls would need
 a serial build besides: three times the first-use compile for the same
 machine code in the loops (bench/NOTES.md).
 """
+import functools
 import sys
 import threading
 
@@ -50,6 +51,7 @@ ENCODE = {"f32": T.encode_identity, "f64": T.encode_identity,
           "bf16": T.encode_bf16}
 
 
+@functools.lru_cache(maxsize=None)     # one function, so one compile, for every kernel
 def _block_fn(value, encode, family):
     """Values of the elements of one counter block: 4 (32-bit) or 2 (64-bit)."""
     if family == "32":
@@ -65,6 +67,7 @@ def _block_fn(value, encode, family):
     return jitable(block), 2
 
 
+@functools.lru_cache(maxsize=None)     # one function, so one compile, for every kernel
 def _value_fn(value, encode):
     """One element from its word (32-bit family) or 64-bit m."""
     def element(w, prm):
@@ -129,6 +132,7 @@ def _end_index(j, head, start):
     return U64(j) if U64(j) < head else start + U64(j) - head
 
 
+@functools.lru_cache(maxsize=None)     # one function, so one compile, for every kernel
 def _word_fn(family):
     """The word (32-bit family) or 64-bit m of the element at global index g."""
     if family == "32":
@@ -161,6 +165,7 @@ def _make_contig(block, value, family):
     return _jit(contig)
 
 
+@functools.lru_cache(maxsize=None)     # one function, so one compile, for every kernel
 def _stage_words_fn(family):
     """Store the words of block b, one per element, at elements [i E, i E + E)
     of the scratch: 4 32-bit words, or 2 64-bit ones."""
