@@ -31,7 +31,6 @@ import functools
 import sys
 import threading
 
-import numba
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 

@@ -66,6 +66,7 @@ def _after_fork_in_child():
     global _jobs, _lock
     _jobs, _lock = None, threading.Lock()
     _workers.clear()
+    _cpu._KERNELS_LOCK = threading.Lock()   # a thread of the parent may have held it
 
 
 if hasattr(os, "register_at_fork"):
