@@ -28,6 +28,7 @@ a serial build besides: three times the first-use compile for the same
 machine code in the loops (bench/NOTES.md).
 """
 import functools
+import os
 import sys
 import threading
 
@@ -316,9 +317,16 @@ def _make_rows(block, per_block):
 
 
 _KERNELS = {}
-
-
 _KERNELS_LOCK = threading.Lock()
+
+
+def _after_fork_in_child():
+    global _KERNELS_LOCK
+    _KERNELS_LOCK = threading.Lock()       # a thread of the parent may have held it
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def kernel(dist, kind, shape):
@@ -367,7 +375,7 @@ def split(layout, parts):
     if layout[0] == "contig":
         _, flat, g0 = layout
         n = flat.shape[0]
-        cuts = sorted({min(n, (n * k // parts) // ALIGN * ALIGN) for k in range(parts)} | {n})
+        cuts = sorted({(n * k // parts) // ALIGN * ALIGN for k in range(parts)} | {n})
         return [("contig", flat[lo:hi], g0 + U64(lo)) for lo, hi in zip(cuts, cuts[1:]) if hi > lo]
     _, flat, base, shape, mstr, gstr, goff = layout
     d = int(np.argmax(shape))

@@ -21,8 +21,8 @@ sleeps costs 50-100 us on the 2-core VM (bench/NOTES.md), more than filling
 a small buffer.
 """
 import os
-import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numba
 from numba.np.ufunc import parallel as _numba_parallel
@@ -32,57 +32,27 @@ from . import _cpu
 GRAIN = 1 << 17           # elements per thread at least (bench/NOTES.md)
 
 _lock = threading.Lock()
-_jobs = None              # queue.SimpleQueue of (layout, kind, dist, prm, seed, stream, done)
-_workers = []
+_pool = None              # the workers, started on the first large fill
 
 
-def _work(jobs):
-    while True:
-        job = jobs.get()
-        done = job[-1]
-        try:
-            _cpu.fill(*job[:-1])
-        except BaseException as e:          # reported to the caller, never lost
-            done.error = e
-        done.release()
-
-
-def _ensure_workers(n):
-    """At least ``n`` worker threads are running; returns their job queue."""
-    global _jobs
+def _workers():
+    global _pool
     with _lock:
-        if _jobs is None:
-            _jobs = queue.SimpleQueue()
-        while len(_workers) < n:
-            t = threading.Thread(target=_work, args=(_jobs,), name=f"fastinit-{len(_workers)}", daemon=True)
-            t.start()
-            _workers.append(t)
-        return _jobs
+        if _pool is None:
+            # threads start as pieces need them, up to numba's maximum
+            _pool = ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1),
+                                       thread_name_prefix="fastinit")
+        return _pool
 
 
 def _after_fork_in_child():
-    # the parent's workers do not exist in the child; its queue and lock
-    # may be in any state: start afresh on the child's first large fill
-    global _jobs, _lock
-    _jobs, _lock = None, threading.Lock()
-    _workers.clear()
-    _cpu._KERNELS_LOCK = threading.Lock()   # a thread of the parent may have held it
+    # the parent's workers do not exist in the child: start afresh there
+    global _pool, _lock
+    _pool, _lock = None, threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-class _Done:
-    """A one-shot signal from a worker, with the error it met if any."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.lock.acquire()
-        self.error = None
-
-    def release(self):
-        self.lock.release()
 
 
 def num_threads():
@@ -108,17 +78,11 @@ def fill(layout, n, kind, dist, prm, seed, stream):
     if len(pieces) == 1:
         _cpu.fill(layout, kind, dist, prm, seed, stream)
         return
-    jobs = _ensure_workers(len(pieces) - 1)
-    dones = []
-    for piece in pieces[1:]:
-        d = _Done()
-        jobs.put((piece, kind, dist, prm, seed, stream, d))
-        dones.append(d)
+    pool = _workers()
+    futures = [pool.submit(_cpu.fill, piece, kind, dist, prm, seed, stream) for piece in pieces[1:]]
     try:
         _cpu.fill(pieces[0], kind, dist, prm, seed, stream)
     finally:
-        for d in dones:             # never return while a worker still writes the buffer
-            d.lock.acquire()
-    for d in dones:
-        if d.error is not None:
-            raise d.error
+        wait(futures)               # never return while a worker still writes the buffer
+    for f in futures:
+        f.result()                  # a worker's error is the caller's

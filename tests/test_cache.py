@@ -1,5 +1,5 @@
-"""Numba's on-disk cache is on and hit by a second process, serial and
-parallel builds stay apart, a read-only install caches in a private
+"""Numba's on-disk cache is on and hit by a second process, a first fill
+on several threads makes one kernel, a read-only install caches in a private
 fallback directory (``_cache``), a fallback that is not private is refused,
 and no usable location at all is not fatal."""
 import importlib.util
