@@ -41,6 +41,8 @@ _seed_gen = np.random.Generator(np.random.PCG64())
 
 
 def _u64(x, name):
+    if type(x) is int and 0 <= x < TWO_64:      # the common case, without the ABC checks below
+        return x
     if isinstance(x, bool) or not isinstance(x, (numbers.Integral, np.integer)):
         raise TypeError(f"{name} must be an integer in [0, 2**64); got {type(x).__name__} {x!r}")
     x = int(x)
@@ -57,6 +59,12 @@ def manual_seed(seed):
     seed = _u64(seed, "seed")
     with _seed_lock:
         _seed_gen = np.random.Generator(np.random.PCG64(seed))
+
+
+#: ``seed=DEFERRED`` (internal, ``fastinit.torch.patch()``): the filler checks
+#: everything and returns ``run(seed)`` instead of filling, so that a seed
+#: drawn from another generator is drawn only for a call that will fill.
+DEFERRED = object()
 
 
 def _resolve_seed(seed):
@@ -76,6 +84,8 @@ def stream_id(stream):
 
 # ----------------------------------------------------------------- argument checks
 def _real(x, name):
+    if type(x) is float and math.isfinite(x):     # the common case, without the ABC checks below
+        return x
     if isinstance(x, bool) or not isinstance(x, (numbers.Real, np.floating, np.integer)):
         raise TypeError(f"{name} must be a real number; got {type(x).__name__} {x!r}")
     x = float(x)
@@ -153,21 +163,33 @@ class _Call:
         self.stream = stream_id(stream)
         # checked now, drawn only when the kernel runs: a rejected call
         # leaves the global generator where it was
-        self.seed = None if seed is None else _u64(seed, "seed")
+        self.seed = seed if seed is None or seed is DEFERRED else _u64(seed, "seed")
 
     @property
     def empty(self):
         return self.size == 0
 
-    def fill(self, dist, prm):
-        seed = _resolve_seed(self.seed)
+    def plan(self):
+        """The memory plan (``_buffers``): the last check, as it refuses
+        overlapping elements; None for an empty buffer."""
         if self.empty:
+            return None
+        if self.dev is not None:
+            return _buffers.plan_device(self.dev, self.gshape, self.offsets)
+        return _buffers.plan(self.arr, self.gshape, self.offsets)
+
+    def fill(self, dist, prm):
+        layout = self.plan()
+        if self.seed is DEFERRED:
+            return lambda seed: self._run(layout, dist, prm, _u64(seed, "seed"))
+        return self._run(layout, dist, prm, _resolve_seed(self.seed))
+
+    def _run(self, layout, dist, prm, seed):
+        if layout is None:
             return self.buf
         if self.dev is not None:
-            layout = _buffers.plan_device(self.dev, self.gshape, self.offsets)
             self.cuda.fill(layout, self.dev, dist, prm, seed, self.stream)
         else:
-            layout = _buffers.plan(self.arr, self.gshape, self.offsets)
             _threads.fill(layout, self.size, self.kind, dist, prm, seed, self.stream)
         _buffers.written(self.buf)
         return self.buf
@@ -432,11 +454,18 @@ def constant_(buf, value, *, seed=None, stream=0, global_shape=None, offsets=Non
         if bits & 0x7FFF == inf_bits:
             raise ValueError(f"value={value!r} does not fit in {_buffers.DTYPE_NAME[call.kind]}")
         v = np.uint16(bits)
+    layout = call.plan() if call.dev is not None else None   # the CPU writes through NumPy
+    if call.seed is DEFERRED:
+        return lambda seed: _constant(call, v, layout)
+    return _constant(call, v, layout)
+
+
+def _constant(call, v, layout):
+    buf = call.buf
     if call.empty:
         return buf
     if call.dev is not None:
         storage = np.uint16 if call.kind in ("f16", "bf16") else _params.ftype(call.kind)
-        layout = _buffers.plan_device(call.dev, call.gshape, call.offsets)
         call.cuda.fill(layout, call.dev, "constant", (storage(v),), 0, 0)
     else:
         call.arr[...] = v

@@ -217,7 +217,7 @@ def test_custom_modules_run_their_reset_parameters_keyed_by_name():
     assert torch.equal(m[0].w, fi.normal_(torch.empty(50, 40), 0.0, math.sqrt(2 / 90), seed=SEED, stream="0.w"))
     assert torch.equal(m[0].v, fi.normal_(torch.empty(30), 0.0, 0.5, seed=SEED, stream="0.v"))
     assert (m[1].weight == 0).all() and (m[1].bias == 1).all()
-    assert torch.nn.init.normal_ is ft._patch._ORIGINAL["normal_"]      # restored
+    assert torch.nn.init.normal_.__code__ is ft._patch._TORCH_CODE["normal_"]      # restored
 
 
 def test_strict_overrides_and_bad_input():
@@ -285,10 +285,11 @@ def test_patch_covers_modules_that_imported_fillers_and_tensor_methods():
     w = torch.empty(300)
     torch.manual_seed(5)
     with ft.patch():
-        assert act.xavier_uniform_ is ft._patch._REPLACEMENT["xavier_uniform_"]
+        assert act.xavier_uniform_.__code__ is ft._patch._TRAMPOLINE["xavier_uniform_"]
         w.data.normal_(mean=0.0, std=0.02)
         u = torch.empty(100).uniform_(-1, **{"to": 2})
-    assert act.xavier_uniform_ is ft._patch._ORIGINAL["xavier_uniform_"]
+    assert act.xavier_uniform_ is torch.nn.init.xavier_uniform_
+    assert act.xavier_uniform_.__code__ is ft._patch._TORCH_CODE["xavier_uniform_"]
     assert "normal_" not in vars(torch.Tensor) and torch.Tensor.normal_ is ft._patch._ORIGINAL_METHOD["normal_"]
     torch.manual_seed(5)
     seed = ft._patch._seed(None)
@@ -305,8 +306,8 @@ def test_patch_covers_modules_that_imported_fillers_and_tensor_methods():
 def test_patch_leaves_its_own_tables_alone():
     P = ft._patch
     with ft.patch():
-        assert all(P._ORIGINAL[n] is not P._REPLACEMENT[n] for n in ft.PATCHED)
-    assert P.normal_ is P._REPLACEMENT["normal_"] and P._ORIGINAL["normal_"] is torch.nn.init.normal_
+        assert all(P._ORIGINAL[n].__code__ is P._TORCH_CODE[n] for n in ft.PATCHED)
+    assert P.normal_ is P._REPLACEMENT["normal_"] and P._ORIGINAL["normal_"].__code__ is torch.nn.init.normal_.__code__
 
 
 def test_transformers_from_config_under_patch(monkeypatch):
@@ -326,7 +327,8 @@ def test_transformers_from_config_under_patch(monkeypatch):
             return transformers.AutoModelForCausalLM.from_config(cfg)
     a, b = build(), build()
     assert (64, 64) in filled and (300, 64) in filled
-    assert hi.TORCH_INIT_FUNCTIONS["normal_"] is torch.nn.init.normal_ is ft._patch._ORIGINAL["normal_"]
+    assert hi.TORCH_INIT_FUNCTIONS["normal_"] is torch.nn.init.normal_
+    assert torch.nn.init.normal_.__code__ is ft._patch._TORCH_CODE["normal_"]
     _equal(_state(a), _state(b))
     torch.manual_seed(0)
     c = transformers.AutoModelForCausalLM.from_config(cfg)

@@ -15,6 +15,19 @@ import fastinit.torch._patch as fp         # noqa: E402
 init = torch.nn.init
 
 
+def installed():
+    """torch.nn.init's functions run fastinit's code, Tensor has its methods."""
+    return (all(getattr(init, n) is fp._TORCH[n] and fp._TORCH[n].__code__ is fp._TRAMPOLINE[n] for n in ft.PATCHED)
+            and all(vars(torch.Tensor).get(n) is fp._REPLACEMENT_METHOD[n] for n in ft.PATCHED_METHODS))
+
+
+def restored():
+    """torch's own code and methods, and nothing of ours left on torch.Tensor."""
+    return (all(getattr(init, n) is fp._TORCH[n] and fp._TORCH[n].__code__ is fp._TORCH_CODE[n] for n in ft.PATCHED)
+            and all(getattr(torch.Tensor, n) is fp._ORIGINAL_METHOD[n] for n in ft.PATCHED_METHODS)
+            and not any(n in vars(torch.Tensor) for n in ft.PATCHED_METHODS))
+
+
 def test_importing_fastinit_does_not_import_torch():
     import subprocess
     import sys
@@ -32,21 +45,22 @@ def test_same_parameters_as_torch(name):
 
 
 def test_installed_inside_restored_after_also_on_errors():
+    assert restored()
     with ft.patch():
-        assert init.normal_ is fp._REPLACEMENT["normal_"]
+        assert installed()
         with ft.patch():                   # nested
             pass
-        assert init.normal_ is fp._REPLACEMENT["normal_"]
-    assert all(getattr(init, n) is fp._ORIGINAL[n] for n in ft.PATCHED)
+        assert installed()
+    assert restored()
     with pytest.raises(KeyError):
         with ft.patch():
             raise KeyError("boom")
-    assert all(getattr(init, n) is fp._ORIGINAL[n] for n in ft.PATCHED)
+    assert restored()
 
     @ft.patch()
     def build():
-        return init.kaiming_uniform_ is fp._REPLACEMENT["kaiming_uniform_"]
-    assert build() and init.kaiming_uniform_ is fp._ORIGINAL["kaiming_uniform_"]
+        return installed()
+    assert build() and restored()
 
 
 def test_concurrent_patches_restore_torch():
@@ -57,7 +71,7 @@ def test_concurrent_patches_restore_torch():
         start.wait()
         for _ in range(50):
             with ft.patch():
-                seen.append(init.uniform_ is fp._REPLACEMENT["uniform_"])
+                seen.append(installed())
                 torch.nn.Linear(8, 8)
     ts = [threading.Thread(target=work) for _ in range(8)]
     for t in ts:
@@ -65,7 +79,7 @@ def test_concurrent_patches_restore_torch():
     for t in ts:
         t.join()
     assert all(seen) and len(seen) == 400
-    assert all(getattr(init, n) is fp._ORIGINAL[n] for n in ft.PATCHED)
+    assert restored()
 
 
 def _model():
@@ -210,8 +224,204 @@ def test_fake_tensors_and_aliases_stay_torchs():
     import sys
     sys.modules["late_mod"] = mod
     try:
+        w = torch.empty(100)
+        torch.manual_seed(1)
         with ft.patch():
-            assert mod.tn is fp._REPLACEMENT["trunc_normal_"]
-        assert mod.tn is fp._ORIGINAL["trunc_normal_"]
+            mod.tn(w, std=0.5)
+        torch.manual_seed(1)
+        ref = fi.trunc_normal_(torch.empty(100), 0.0, 0.5, -2.0, 2.0, seed=fp._seed(None))
+        assert torch.equal(w, ref) and restored()
     finally:
         del sys.modules["late_mod"]
+
+
+# ----------------------------------------------------------------- parity with torch at the edges
+def _f32(*shape):
+    return lambda: torch.empty(shape)
+
+
+#: (name, fresh tensor, the call): edge cases where torch raises, warns or
+#: fills nothing, and a few ordinary calls beside them.  The expected
+#: behaviour is whatever the installed torch does (``_outcome`` unpatched).
+EDGES = [
+    ("uniform a > b", _f32(5), lambda t: init.uniform_(t, 1.0, 0.0)),
+    ("uniform range over float16's max", lambda: torch.empty(5, dtype=torch.float16),
+     lambda t: init.uniform_(t, -6e4, 6e4)),
+    ("uniform bound out of float16", lambda: torch.empty(5, dtype=torch.float16), lambda t: init.uniform_(t, -1e6, 1e6)),
+    ("uniform range over float32's max", _f32(5), lambda t: init.uniform_(t, -3e38, 3e38)),
+    ("uniform a == b", _f32(5), lambda t: init.uniform_(t, 1.0, 1.0)),
+    ("normal std < 0", _f32(5), lambda t: init.normal_(t, 0.0, -1.0)),
+    ("normal std 0", _f32(5), lambda t: init.normal_(t, 0.5, 0.0)),
+    ("normal overlapping elements", lambda: torch.zeros(1).expand(8), lambda t: init.normal_(t)),
+    ("uniform overlapping elements", lambda: torch.zeros(1).expand(8), lambda t: init.uniform_(t)),
+    ("trunc mean far from [a, b]", _f32(50), lambda t: init.trunc_normal_(t, mean=5.0, std=1.0, a=-2.0, b=2.0)),
+    ("trunc a > b", _f32(5), lambda t: init.trunc_normal_(t, 0.0, 1.0, a=1.0, b=-1.0)),
+    ("trunc std 0", _f32(5), lambda t: init.trunc_normal_(t, 0.0, 0.0)),
+    ("trunc std < 0", _f32(5), lambda t: init.trunc_normal_(t, 0.0, -1.0)),
+    ("trunc a == b", _f32(5), lambda t: init.trunc_normal_(t, 0.0, 1.0, a=1.0, b=1.0)),
+    ("trunc empty", _f32(0), lambda t: init.trunc_normal_(t)),
+    ("constant float16 overflow", lambda: torch.empty(4, dtype=torch.float16), lambda t: init.constant_(t, 1e6)),
+    ("constant float16 just over max", lambda: torch.empty(4, dtype=torch.float16), lambda t: init.constant_(t, 65519.0)),
+    ("constant bfloat16 overflow", lambda: torch.empty(4, dtype=torch.bfloat16), lambda t: init.constant_(t, 1e39)),
+    ("constant float32 overflow", _f32(4), lambda t: init.constant_(t, 1e39)),
+    ("constant overlapping elements", lambda: torch.zeros(1).expand(8), lambda t: init.constant_(t, 2.0)),
+    ("constant string", _f32(4), lambda t: init.constant_(t, "x")),
+    ("uniform string bound", _f32(4), lambda t: init.uniform_(t, "a", 1.0)),
+    ("xavier_uniform 1-d", _f32(5), lambda t: init.xavier_uniform_(t)),
+    ("xavier_normal 0-d", _f32(), lambda t: init.xavier_normal_(t)),
+    ("xavier_uniform 0x5", _f32(0, 5), lambda t: init.xavier_uniform_(t)),
+    ("xavier_normal 0x0", _f32(0, 0), lambda t: init.xavier_normal_(t)),
+    ("kaiming_uniform 1-d", _f32(5), lambda t: init.kaiming_uniform_(t)),
+    ("kaiming_normal 0-d", _f32(), lambda t: init.kaiming_normal_(t)),
+    ("kaiming_uniform bad mode", _f32(5, 5), lambda t: init.kaiming_uniform_(t, mode="fan_sideways")),
+    ("kaiming_normal bad nonlinearity", _f32(5, 5), lambda t: init.kaiming_normal_(t, nonlinearity="swish")),
+    ("kaiming_normal bad slope", _f32(5, 5), lambda t: init.kaiming_normal_(t, a="x")),
+    ("kaiming_uniform 0x5", _f32(0, 5), lambda t: init.kaiming_uniform_(t)),
+    ("kaiming_normal 5x0", _f32(5, 0), lambda t: init.kaiming_normal_(t)),
+    ("uniform empty", _f32(0), lambda t: init.uniform_(t)),
+    ("normal 0-d", _f32(), lambda t: init.normal_(t)),
+    ("method uniform a > b", _f32(5), lambda t: t.uniform_(2.0, 1.0)),
+    ("method normal std < 0", _f32(5), lambda t: t.normal_(0.0, -2.0)),
+    ("method normal on a leaf that requires grad", lambda: torch.zeros(3, requires_grad=True), lambda t: t.normal_()),
+    ("method normal overlapping", lambda: torch.zeros(1).expand(8), lambda t: t.normal_()),
+    ("method uniform empty", _f32(0), lambda t: t.uniform_()),
+]
+
+
+def _outcome(make, call, patched):
+    """What a call does: (exception type and message, warnings, whether
+    torch's RNG moved, whether the tensor changed)."""
+    import warnings
+    torch.manual_seed(123)
+    t = make()
+    with torch.no_grad():
+        if t.numel() and not t.requires_grad and t.stride() != (0,):
+            t.fill_(7.0)
+    before = t.detach().clone()
+    state = torch.get_rng_state()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        try:
+            if patched:
+                with ft.patch():
+                    call(t)
+            else:
+                call(t)
+            err = None
+        except Exception as e:                        # noqa: BLE001  (any type: it is what we compare)
+            err = (type(e), str(e))
+    moved = not torch.equal(state, torch.get_rng_state())
+    changed = not torch.equal(before, t.detach())
+    return err, [(x.category, str(x.message), x.filename, x.lineno) for x in w], moved, changed
+
+
+@pytest.mark.parametrize("name,make,call", EDGES, ids=[c[0] for c in EDGES])
+def test_edge_cases_behave_as_torch(name, make, call):
+    """Under patch() torch's exception (type and message) and torch's
+    warnings (category, text and the line they point at); a call that
+    raises or fills nothing leaves torch's RNG where torch leaves it, and a
+    call that raises writes nothing."""
+    err, warns, moved, changed = _outcome(make, call, patched=False)
+    p_err, p_warns, p_moved, p_changed = _outcome(make, call, patched=True)
+    assert p_err == err
+    assert p_warns == warns
+    if err is not None or not moved:
+        assert not p_moved
+    if err is not None:
+        assert not changed and not p_changed
+
+
+def test_edge_cases_cover_the_issue_table():
+    """The cases the table of edge cases names, each checked above: raised by
+    torch (so the comparison is with an error), or warned."""
+    raised = {c[0] for c in EDGES if _outcome(c[1], c[2], patched=False)[0] is not None}
+    assert {"uniform a > b", "normal std < 0", "trunc a > b", "trunc std 0", "constant float16 overflow",
+            "normal overlapping elements", "xavier_uniform 1-d", "kaiming_uniform bad mode",
+            "kaiming_normal bad nonlinearity", "kaiming_normal 0-d"} <= raised
+    warned = _outcome(*[c[1:] for c in EDGES if c[0] == "trunc mean far from [a, b]"][0], patched=False)[1]
+    assert warned and warned[0][0] is UserWarning
+
+
+def test_fills_when_torch_would_and_draws_one_seed():
+    """The ordinary path is unchanged by the checks: fastinit's values, one
+    seed drawn from torch's RNG after them."""
+    w = torch.empty(64, 32, dtype=torch.bfloat16)
+    torch.manual_seed(9)
+    with ft.patch():
+        init.trunc_normal_(w, 0.0, 0.02, -0.04, 0.04)
+    torch.manual_seed(9)
+    ref = fi.trunc_normal_(torch.empty(64, 32, dtype=torch.bfloat16), 0.0, 0.02, -0.04, 0.04, seed=fp._seed(None))
+    assert torch.equal(w, ref)
+
+
+def _leftovers():
+    """fastinit's replacements found anywhere outside fastinit: in module
+    namespaces, and one level into their dicts, lists, sets and tuples."""
+    import sys
+    import types
+    ours = {id(f) for f in list(fp._REPLACEMENT.values()) + list(fp._REPLACEMENT_METHOD.values())}
+    ours |= {id(c) for c in fp._TRAMPOLINE.values()}
+    found = []
+    for mname, mod in list(sys.modules.items()):
+        d = getattr(mod, "__dict__", None)
+        if mname.startswith("fastinit") or not isinstance(d, dict):
+            continue
+        for k, v in list(d.items()):
+            # exact types only: a module attribute may be a lazy object that raises on any access
+            inner = (list(v.keys()) + list(v.values()) if type(v) is dict
+                     else list(v) if type(v) in (list, set, tuple, frozenset) else [])
+            code = v.__code__ if type(v) is types.FunctionType else None
+            if id(v) in ours or id(code) in ours or any(id(x) in ours for x in inner):
+                found.append(f"{mname}.{k}")
+    return found
+
+
+def test_nothing_left_after_exit_also_from_modules_imported_inside():
+    """torch._dynamo copies Tensor's methods into a dict when it is first
+    imported; first imported inside patch(), it must not keep fastinit's."""
+    import subprocess
+    import sys
+    code = r"""
+import sys, torch
+import fastinit.torch as ft
+from tests.test_torch_patch import _leftovers, restored
+assert "torch._dynamo" not in sys.modules
+with ft.patch():
+    import torch._dynamo
+    from torch._dynamo.variables.tensor import all_tensor_attrs
+    assert all_tensor_attrs["normal_"] is ft._patch._REPLACEMENT_METHOD["normal_"]   # captured inside
+assert all_tensor_attrs["normal_"] is torch._C.TensorBase.__dict__["normal_"]
+assert all_tensor_attrs["uniform_"] is torch._C.TensorBase.__dict__["uniform_"]
+assert restored(), "torch not restored"
+left = _leftovers()
+assert not left, left
+print("ok")
+"""
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code], capture_output=True,
+                       text=True, timeout=300, cwd=root)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
+
+
+def test_captures_in_lists_sets_and_keys_are_taken_back():
+    import warnings
+    box = {}
+    with ft.patch():
+        box["list"] = [torch.Tensor.normal_]
+        box["set"] = {torch.Tensor.uniform_}
+        box["keys"] = {torch.Tensor.normal_: 1}
+    assert box["list"][0] is fp._ORIGINAL_METHOD["normal_"]
+    assert box["set"] == {fp._ORIGINAL_METHOD["uniform_"]}
+    assert list(box["keys"]) == [fp._ORIGINAL_METHOD["normal_"]]
+    with ft.patch():
+        kept = (torch.Tensor.normal_,)                     # a tuple cannot be mended: said so
+    with pytest.warns(RuntimeWarning, match="Tensor.normal_ was captured while patched, in tuple"):
+        with ft.patch():
+            pass
+    del kept
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with ft.patch():
+            pass
+    assert restored() and not _leftovers()

@@ -1,7 +1,7 @@
 """``patch()``: torch.nn.init (and the Tensor methods ``normal_`` /
 ``uniform_``) through fastinit, with torch's signatures and semantics.
 
-Each replacement asks ``_target(tensor)`` where the values come from:
+Each replacement asks ``_where(tensor)`` where the values come from:
 
 * inside ``init_module_`` / ``materialize_`` a parameter being initialized
   resolves to (seed, its qualified name, its local pieces), so a module's own
@@ -12,13 +12,24 @@ Each replacement asks ``_target(tensor)`` where the values come from:
 
 What fastinit does not fill (integer or complex dtypes, meta tensors, tensor
 subclasses with ``__torch_function__`` that no ``init_module_`` resolved,
-CUDA tensors without numba-cuda) goes to torch's own function unchanged.
+CUDA tensors without numba-cuda, empty tensors, arguments fastinit refuses)
+goes to torch's own function unchanged, which raises, warns or fills as
+torch does.  Before fastinit fills, torch's function runs on an empty tensor
+of the same dtype: its checks of the arguments (and its warnings) are then
+torch's own, exactly, and no seed has been drawn when it raises.  So under
+``patch()`` errors keep torch's exception types and a call that raises or
+fills nothing leaves torch's RNG where torch leaves it.
 """
 import contextlib
+import functools
+import gc
+import inspect
 import importlib.util
 import math
 import sys
 import threading
+import types
+import warnings
 
 import torch
 from torch.nn import init as _init
@@ -33,7 +44,27 @@ PATCHED = ("uniform_", "normal_", "trunc_normal_", "xavier_uniform_", "xavier_no
 #: The torch.Tensor methods that ``patch()`` replaces (Hugging Face's
 #: ``_init_weights`` up to transformers 4.x calls ``weight.data.normal_``).
 PATCHED_METHODS = ("normal_", "uniform_")
-_ORIGINAL = {name: getattr(_init, name) for name in PATCHED}
+#: torch's function objects.  While a ``patch()`` is active their code is
+#: a trampoline to ours (``_install``), so every alias of them anywhere
+#: (``from torch.nn.init import normal_``, transformers' tables, closures,
+#: what a module imported inside the block captured) follows, and nothing
+#: has to be looked for on entry or exit.
+_TORCH = {name: getattr(_init, name) for name in PATCHED}
+
+
+def _copy(f):
+    """A new function object with ``f``'s code: torch's filler, callable
+    while ``f`` itself runs the trampoline."""
+    g = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__)
+    g.__kwdefaults__ = f.__kwdefaults__
+    g.__qualname__, g.__module__, g.__doc__ = f.__qualname__, f.__module__, f.__doc__
+    g.__annotations__ = f.__annotations__
+    return g
+
+
+#: torch's fillers as they are (what fastinit hands a call it does not fill).
+_ORIGINAL = {name: _copy(f) for name, f in _TORCH.items()}
+_TORCH_CODE = {name: f.__code__ for name, f in _TORCH.items()}
 _ORIGINAL_METHOD = {name: getattr(torch.Tensor, name) for name in PATCHED_METHODS}
 _FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 _HAVE_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
@@ -92,19 +123,19 @@ def _scalars(*values):
     return out
 
 
-def _target(tensor, generator, draw=True):
-    """(seed, stream, pieces) for a tensor fastinit fills, or None.
-    ``draw=False`` (constants) takes no seed from torch's RNG."""
+def _where(tensor):
+    """(seed or None, stream, pieces) for a tensor fastinit fills, else None.
+    The seed is ``init_module_``'s where it names the tensor; None means
+    "draw one from torch's RNG", which happens only once the call is known
+    to fill (``_run``)."""
     resolve = _resolver()
     hit = resolve(tensor) if resolve is not None and isinstance(tensor, torch.Tensor) else None
     if hit is not None:
         parts = pieces(tensor)
-        if all(fillable(p.local) for p in parts):
-            return hit[0], hit[1], parts
-        return None
+        return (hit[0], hit[1], parts) if all(fillable(p.local) for p in parts) else None
     if not fillable(tensor):
         return None
-    return (_seed(generator) if draw else 0), 0, pieces(tensor)
+    return None, 0, pieces(tensor)
 
 
 def _seed(generator):
@@ -114,11 +145,101 @@ def _seed(generator):
     return (hi << 32) | lo
 
 
-def _fill(tensor, target, fn, *args, **kw):
+_probes = {}
+
+
+def _probe(dtype):
+    """An empty CPU tensor of ``dtype``: torch's own functions called on it
+    check their scalar arguments against the dtype exactly as on a real
+    tensor (and warn as they would), and draw nothing from any RNG."""
+    t = _probes.get(dtype)
+    if t is None:
+        t = _probes[dtype] = torch.empty(0, dtype=dtype)
+    return t
+
+
+@contextlib.contextmanager
+def _torchs():
+    """Within this block, on this thread, the patched Tensor methods are
+    torch's: a call that fastinit leaves to torch is torch's all the way
+    down (torch.nn.init's bodies call ``tensor.uniform_`` and friends)."""
+    old = getattr(_active, "raw", False)
+    _active.raw = True
+    try:
+        yield
+    finally:
+        _active.raw = old
+
+
+@functools.lru_cache(maxsize=1024)
+def _call_at(filename, lineno):
+    return compile("__fastinit_torch__()", filename, "eval").replace(co_firstlineno=lineno)
+
+
+def _as_torch(torch_call):
+    """``torch_call()`` (a ``functools.partial`` of torch's function, so no
+    frame of ours lies between) on torch's own terms: the patched methods
+    are torch's inside (``_torchs``), and it is called from a frame with the
+    file, line and globals of the code that called the patched function, so
+    that a warning torch gives with ``stacklevel=2`` (kaiming's zero-element
+    one) or from C points where it would without ``patch()``, and ``default``
+    warning filters count it there."""
+    f = sys._getframe(1)
+    mine = globals()
+    while f is not None and (f.f_globals is mine or f.f_code.co_filename.startswith("<fastinit.torch.patch")):
+        f = f.f_back
+    with _torchs():
+        if f is None:
+            return torch_call()
+        return eval(_call_at(f.f_code.co_filename, f.f_lineno), f.f_globals, {"__fastinit_torch__": torch_call})
+
+
+def _run(tensor, generator, fill, args, torch_call, check, draw=True):
+    """The road of every replacement.
+
+    ``torch_call()`` (torch's own function on the real tensor) takes every
+    call that fastinit does not fill: tensors it does not write, empty ones,
+    a generator on another device, and arguments fastinit refuses (torch
+    then raises, warns, or fills, as torch does).  Otherwise ``check()``
+    runs torch's function on an empty tensor of the same dtype, which raises
+    and warns exactly where torch would and draws nothing; only then is the
+    seed drawn from torch's RNG (one per call; none for constants, or where
+    ``init_module_`` names the tensor) and every piece filled.
+    """
+    where = None if args is None or getattr(_active, "raw", False) else _where(tensor)
+    if where is not None and tensor.numel() > 0 and (
+            where[0] is not None or generator is None or generator.device.type == tensor.device.type):
+        seed, stream, parts = where
+        try:
+            runs = [fill(p.local, *args, seed=_fi.DEFERRED, stream=stream, **_shard_kw(p)) for p in parts]
+        except (ValueError, TypeError, OverflowError):
+            runs = None                   # fastinit refuses: torch decides
+        if runs is not None:
+            check()
+            if seed is None:
+                seed = _seed(generator) if draw else 0
+            for p, go in zip(parts, runs):
+                advise_hugepages(p.local)        # a fresh tensor's first touch is ours
+                go(seed)
+            return tensor
+    return _as_torch(torch_call)
+
+
+def _shard_kw(p):
+    """``global_shape`` and ``offsets`` of a piece; none for a whole tensor
+    (the same values, and nothing to check)."""
+    if p.global_shape == p.local.shape and not any(p.offsets):
+        return {}
+    return dict(global_shape=p.global_shape, offsets=p.offsets)
+
+
+def _fill(tensor, target, fn, *args):
+    """``fn`` into every piece of ``tensor`` with (seed, stream, pieces) =
+    ``target`` (``init_module_``'s own rules, which draw nothing)."""
     seed, stream, parts = target
     for p in parts:
         advise_hugepages(p.local)        # a fresh tensor's first touch is ours
-        fn(p.local, *args, seed=seed, stream=stream, global_shape=p.global_shape, offsets=p.offsets, **kw)
+        fn(p.local, *args, seed=seed, stream=stream, **_shard_kw(p))
     return tensor
 
 
@@ -127,30 +248,27 @@ def _trunc(buf, mean, std, a, b, *, seed, stream, global_shape, offsets):
 
 
 # ----------------------------------------------------------------- the replacements
-# Same parameters as torch 2.x's torch.nn.init; each falls back to torch's
-# function for tensors fastinit does not fill.
+# Same parameters as torch 2.x's torch.nn.init.  The fans, gains and modes
+# are torch's own functions (so are their errors), computed before anything
+# is drawn or written.
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
-    args = _scalars(a, b)
-    t = None if args is None else _target(tensor, generator)
-    if t is None:
-        return _ORIGINAL["uniform_"](tensor, a, b, generator)
-    return _fill(tensor, t, _fi.uniform_, *args)
+    return _run(tensor, generator, _fi.uniform_, _scalars(a, b),
+                functools.partial(_ORIGINAL["uniform_"], tensor, a, b, generator),
+                lambda: _ORIGINAL_METHOD["uniform_"](_probe(tensor.dtype), a, b))
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
-    args = _scalars(mean, std)
-    t = None if args is None else _target(tensor, generator)
-    if t is None:
-        return _ORIGINAL["normal_"](tensor, mean, std, generator)
-    return _fill(tensor, t, _fi.normal_, *args)
+    return _run(tensor, generator, _fi.normal_, _scalars(mean, std),
+                functools.partial(_ORIGINAL["normal_"], tensor, mean, std, generator),
+                lambda: _ORIGINAL_METHOD["normal_"](_probe(tensor.dtype), mean, std))
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
-    args = _scalars(mean, std, a, b)
-    t = None if args is None else _target(tensor, generator)
-    if t is None:
-        return _ORIGINAL["trunc_normal_"](tensor, mean, std, a, b, generator)
-    return _fill(tensor, t, _trunc, *args)
+    def check():
+        with _torchs():                   # its body calls the Tensor methods
+            _ORIGINAL["trunc_normal_"](_probe(tensor.dtype), mean, std, a, b)
+    return _run(tensor, generator, _trunc, _scalars(mean, std, a, b),
+                functools.partial(_ORIGINAL["trunc_normal_"], tensor, mean, std, a, b, generator), check)
 
 
 def xavier_bound(tensor, gain=1.0):
@@ -169,44 +287,47 @@ def kaiming_std(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
     return _init.calculate_gain(nonlinearity, a) / math.sqrt(_init._calculate_correct_fan(tensor, mode))
 
 
+def _scaled(name, tensor, generator, fill, params, args, method):
+    """xavier_* and kaiming_*: ``params()`` (torch's own fan and gain
+    functions, raising torch's errors) before anything is drawn; empty
+    tensors are torch's (kaiming warns that they are a no-op)."""
+    original = functools.partial(_ORIGINAL[name], tensor, *args, generator)
+    if tensor.numel() == 0 or _where(tensor) is None:
+        return _as_torch(original)
+    vals = params()
+    return _run(tensor, generator, fill, _scalars(*vals), original,
+                lambda: _ORIGINAL_METHOD[method](_probe(tensor.dtype), *vals))
+
+
 def xavier_uniform_(tensor, gain=1.0, generator=None):
-    t = _target(tensor, generator)
-    if t is None:
-        return _ORIGINAL["xavier_uniform_"](tensor, gain, generator)
-    bound = xavier_bound(tensor, gain)
-    return _fill(tensor, t, _fi.uniform_, -bound, bound)
+    def params():
+        bound = xavier_bound(tensor, gain)
+        return -bound, bound
+    return _scaled("xavier_uniform_", tensor, generator, _fi.uniform_, params, (gain,), "uniform_")
 
 
 def xavier_normal_(tensor, gain=1.0, generator=None):
-    t = _target(tensor, generator)
-    if t is None:
-        return _ORIGINAL["xavier_normal_"](tensor, gain, generator)
-    return _fill(tensor, t, _fi.normal_, 0.0, xavier_std(tensor, gain))
+    return _scaled("xavier_normal_", tensor, generator, _fi.normal_,
+                   lambda: (0.0, xavier_std(tensor, gain)), (gain,), "normal_")
 
 
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
-    # torch warns and returns on empty tensors: let it
-    t = None if 0 in tensor.shape else _target(tensor, generator)
-    if t is None:
-        return _ORIGINAL["kaiming_uniform_"](tensor, a, mode, nonlinearity, generator)
-    bound = math.sqrt(3.0) * kaiming_std(tensor, a, mode, nonlinearity)
-    return _fill(tensor, t, _fi.uniform_, -bound, bound)
+    def params():
+        bound = math.sqrt(3.0) * kaiming_std(tensor, a, mode, nonlinearity)
+        return -bound, bound
+    return _scaled("kaiming_uniform_", tensor, generator, _fi.uniform_, params,
+                   (a, mode, nonlinearity), "uniform_")
 
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
-    t = None if 0 in tensor.shape else _target(tensor, generator)
-    if t is None:
-        return _ORIGINAL["kaiming_normal_"](tensor, a, mode, nonlinearity, generator)
-    return _fill(tensor, t, _fi.normal_, 0.0, kaiming_std(tensor, a, mode, nonlinearity))
+    return _scaled("kaiming_normal_", tensor, generator, _fi.normal_,
+                   lambda: (0.0, kaiming_std(tensor, a, mode, nonlinearity)), (a, mode, nonlinearity), "normal_")
 
 
 def _constant(tensor, value, name, *args):
     # no random bits: no seed is drawn, only the pieces matter
-    v = _scalars(value)
-    t = None if v is None else _target(tensor, None, draw=False)
-    if t is None:
-        return _ORIGINAL[name](tensor, *args)
-    return _fill(tensor, t, _fi.constant_, *v)
+    return _run(tensor, None, _fi.constant_, _scalars(value), functools.partial(_ORIGINAL[name], tensor, *args),
+                lambda: _probe(tensor.dtype).fill_(value), draw=False)
 
 
 def zeros_(tensor):
@@ -230,24 +351,20 @@ def _method_ok(self):
 
 
 def _method_normal_(self, mean=0.0, std=1.0, *, generator=None):
-    args = _scalars(mean, std) if _method_ok(self) else None
-    t = None if args is None else _target(self, generator)
-    if t is None:
-        return _ORIGINAL_METHOD["normal_"](self, mean, std, generator=generator)
-    return _fill(self, t, _fi.normal_, *args)
+    return _run(self, generator, _fi.normal_, _scalars(mean, std) if _method_ok(self) else None,
+                functools.partial(_ORIGINAL_METHOD["normal_"], self, mean, std, generator=generator),
+                lambda: _ORIGINAL_METHOD["normal_"](_probe(self.dtype), mean, std))
 
 
 def _method_uniform_(self, *args, generator=None, **kwargs):
     # Tensor.uniform_(from=0, to=1, *, generator=None): ``from`` is a keyword
     names = ("from", "to")
+    original = functools.partial(_ORIGINAL_METHOD["uniform_"], self, *args, generator=generator, **kwargs)
     if len(args) > 2 or set(kwargs) - set(names) or any(n in kwargs for n in names[:len(args)]):
-        return _ORIGINAL_METHOD["uniform_"](self, *args, generator=generator, **kwargs)
+        return _as_torch(original)
     low, high = (list(args) + [kwargs.get(n, d) for n, d in zip(names, (0.0, 1.0))][len(args):])
-    vals = _scalars(low, high) if _method_ok(self) else None
-    t = None if vals is None else _target(self, generator)
-    if t is None:
-        return _ORIGINAL_METHOD["uniform_"](self, low, high, generator=generator)
-    return _fill(self, t, _fi.uniform_, *vals)
+    return _run(self, generator, _fi.uniform_, _scalars(low, high) if _method_ok(self) else None, original,
+                lambda: _ORIGINAL_METHOD["uniform_"](_probe(self.dtype), low, high))
 
 
 _REPLACEMENT = {name: globals()[name] for name in PATCHED}
@@ -265,46 +382,92 @@ del _name, _fn
 _lock = threading.Lock()
 _depth = 0
 _had_method = {name: name in vars(torch.Tensor) for name in PATCHED_METHODS}
+_CALL_ME = "fastinit: the replacement"          # the constant a trampoline calls (see _trampoline)
 
 
-#: Module-level tables of fillers are looked through up to this size.
-_TABLE_MAX = 64
+def _trampoline(name):
+    """A code object with the parameters of torch's ``name`` whose body is
+    ``return replacement(<the same arguments>)``.  Installed as the
+    ``__code__`` of torch's function object, it keeps that object's
+    defaults, name and identity.  The replacement is held as a constant of
+    the code (no global of torch.nn.init is added, no cell is needed)."""
+    decl, call = [], []
+    for p in inspect.signature(_ORIGINAL[name]).parameters.values():
+        if p.kind is p.KEYWORD_ONLY and "*" not in decl:
+            decl.append("*")
+        decl.append(p.name)
+        call.append(f"{p.name}={p.name}" if p.kind is p.KEYWORD_ONLY else p.name)
+    src = f"def {name}({', '.join(decl)}):\n    return {_CALL_ME!r}({', '.join(call)})\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)     # "'str' object is not callable": it will be
+        module = compile(src, f"<fastinit.torch.patch: {name}>", "exec")
+    code = next(c for c in module.co_consts if isinstance(c, types.CodeType))
+    consts = tuple(_REPLACEMENT[name] if c == _CALL_ME else c for c in code.co_consts)
+    assert consts != code.co_consts
+    names = {"co_qualname": _TORCH_CODE[name].co_qualname} if hasattr(code, "co_qualname") else {}   # 3.11+
+    return code.replace(co_consts=consts, **names)
 
 
-def _swap(old, new):
-    """Point every loaded module's alias of an ``old`` function at ``new``:
-    torch.nn.init itself, modules that imported a filler by name
-    (torch.nn.modules.activation's MultiheadAttention, torch.nn.Transformer,
-    timm, ...) under any name, and small module-level tables of them (transformers 5's
-    ``initialization.TORCH_INIT_FUNCTIONS``, which its ``init.normal_`` calls)."""
-    by_id = {id(old[name]): new[name] for name in PATCHED}
-    me = sys.modules[__name__]             # our own tables and names stay as they are
-    for mod in list(sys.modules.values()):
-        d = getattr(mod, "__dict__", None)
-        if mod is me or not isinstance(d, dict):
-            continue
-        for key, value in list(d.items()):
-            if id(value) in by_id:         # imported by name, or under another one
-                d[key] = by_id[id(value)]
-            elif type(value) is dict and len(value) <= _TABLE_MAX:
-                for k, v in list(value.items()):
-                    if id(v) in by_id:
-                        value[k] = by_id[id(v)]
+_TRAMPOLINE = {name: _trampoline(name) for name in PATCHED}
+
+
+def _method_refs(name):
+    return sys.getrefcount(_REPLACEMENT_METHOD[name])
+
+
+#: References to the method replacements while none is installed.  More at
+#: the outermost exit: something captured one while it was installed (a
+#: module imported inside the block copying ``Tensor.__dict__``, as
+#: ``torch._dynamo`` does, a cache of Tensor methods, ...).
+_METHOD_REFS = {name: _method_refs(name) for name in PATCHED_METHODS}
+
+
+def _uncapture(name):
+    """Put torch's method back wherever a container captured ours: dicts
+    (values and keys), lists and sets.  Anything else is reported."""
+    ours, theirs = _REPLACEMENT_METHOD[name], _ORIGINAL_METHOD[name]
+    mine = globals()
+    left = []
+    for ref in gc.get_referrers(ours):
+        if ref is mine or ref is _REPLACEMENT_METHOD or isinstance(ref, types.FrameType):
+            continue                          # our own names; a call running now
+        if isinstance(ref, dict):
+            for k, v in list(ref.items()):
+                if v is ours:
+                    ref[k] = theirs
+            if ours in ref:
+                ref[theirs] = ref.pop(ours)
+        elif isinstance(ref, list):
+            for i in range(len(ref)):     # (no comprehension: it would hold ``ours`` in a cell)
+                if ref[i] is ours:
+                    ref[i] = theirs
+        elif isinstance(ref, set):
+            ref.discard(ours)
+            ref.add(theirs)
+        else:
+            left.append(type(ref).__name__)
+    if left:
+        warnings.warn(f"fastinit.torch.patch(): Tensor.{name} was captured while patched, in "
+                      f"{', '.join(sorted(set(left)))}; those keep fastinit's method", RuntimeWarning, stacklevel=3)
 
 
 def _install():
-    _swap(_ORIGINAL, _REPLACEMENT)
+    for name in PATCHED:
+        _TORCH[name].__code__ = _TRAMPOLINE[name]
     for name in PATCHED_METHODS:
         setattr(torch.Tensor, name, _REPLACEMENT_METHOD[name])
 
 
 def _restore():
-    _swap(_REPLACEMENT, _ORIGINAL)
+    for name in PATCHED:
+        _TORCH[name].__code__ = _TORCH_CODE[name]
     for name in PATCHED_METHODS:
         if _had_method[name]:
             setattr(torch.Tensor, name, _ORIGINAL_METHOD[name])
         else:
             delattr(torch.Tensor, name)
+        if _method_refs(name) > _METHOD_REFS[name]:
+            _uncapture(name)
 
 
 class patch(contextlib.ContextDecorator):
@@ -312,9 +475,12 @@ class patch(contextlib.ContextDecorator):
     ``Tensor.uniform_`` methods, through fastinit within a ``with`` block
     or a decorated function.
 
-    Installs the replacements on entry (in torch.nn.init and in every loaded
-    module that imported one of its fillers by name) and restores torch's
-    functions when the outermost ``patch`` exits, also on an exception.
+    On entry torch.nn.init's function objects run fastinit's code (their
+    ``__code__`` is swapped, so every alias of them, wherever it was taken,
+    follows) and ``torch.Tensor`` gets the two methods; the outermost exit
+    puts torch's code and methods back, also on an exception, and takes the
+    methods back from wherever a module imported inside the block captured
+    them.  Both cost a few microseconds, whatever is imported.
     Entries and exits are counted under a lock, so nested and concurrent uses
     are safe; note that the replacement is process-wide while any ``patch`` is
     active.
