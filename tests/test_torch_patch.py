@@ -342,16 +342,43 @@ def test_edge_cases_cover_the_issue_table():
     assert warned and warned[0][0] is UserWarning
 
 
-def test_fills_when_torch_would_and_draws_one_seed():
-    """The ordinary path is unchanged by the checks: fastinit's values, one
-    seed drawn from torch's RNG after them."""
-    w = torch.empty(64, 32, dtype=torch.bfloat16)
+FILLS = [   # (patched call, fastinit's own call with the seed torch's RNG gave)
+    (lambda t: init.uniform_(t, -0.5, 0.25), lambda t, s: fi.uniform_(t, -0.5, 0.25, seed=s)),
+    (lambda t: init.normal_(t, 0.1, 0.02), lambda t, s: fi.normal_(t, 0.1, 0.02, seed=s)),
+    (lambda t: init.trunc_normal_(t, 0.0, 0.02, -0.04, 0.04), lambda t, s: fi.trunc_normal_(t, 0.0, 0.02, -0.04, 0.04, seed=s)),
+    (lambda t: init.xavier_uniform_(t, gain=2.0), lambda t, s: fi.uniform_(t, -fp.xavier_bound(t, 2.0), fp.xavier_bound(t, 2.0), seed=s)),
+    (lambda t: init.xavier_normal_(t), lambda t, s: fi.normal_(t, 0.0, fp.xavier_std(t), seed=s)),
+    (lambda t: init.kaiming_uniform_(t, a=math.sqrt(5)),
+     lambda t, s: fi.uniform_(t, -math.sqrt(3) * fp.kaiming_std(t, math.sqrt(5)), math.sqrt(3) * fp.kaiming_std(t, math.sqrt(5)), seed=s)),
+    (lambda t: init.kaiming_normal_(t, mode="fan_out"), lambda t, s: fi.normal_(t, 0.0, fp.kaiming_std(t, 0, "fan_out"), seed=s)),
+    (lambda t: t.normal_(2.0, 3.0), lambda t, s: fi.normal_(t, 2.0, 3.0, seed=s)),
+    (lambda t: t.uniform_(-1, to=1), lambda t, s: fi.uniform_(t, -1.0, 1.0, seed=s)),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+@pytest.mark.parametrize("k", range(len(FILLS)))
+def test_ordinary_calls_are_fastinits_with_one_seed_from_torch(k, dtype):
+    """Every replacement fills with fastinit's values, the seed drawn from
+    torch's RNG after the checks (a silent fall back to torch fails here)."""
+    patched, own = FILLS[k]
+    w = torch.empty(64, 48, dtype=dtype)
     torch.manual_seed(9)
     with ft.patch():
-        init.trunc_normal_(w, 0.0, 0.02, -0.04, 0.04)
+        patched(w)
+    after = torch.rand(1)
     torch.manual_seed(9)
-    ref = fi.trunc_normal_(torch.empty(64, 32, dtype=torch.bfloat16), 0.0, 0.02, -0.04, 0.04, seed=fp._seed(None))
+    ref = own(torch.empty(64, 48, dtype=dtype), fp._seed(None))
     assert torch.equal(w, ref)
+    assert torch.equal(after, torch.rand(1))          # exactly one seed drawn
+
+
+@pytest.mark.parametrize("name,value", [("zeros_", 0.0), ("ones_", 1.0), ("constant_", -2.5)])
+def test_constants_are_fastinits(name, value):
+    w = torch.full((10, 3), 7.0, dtype=torch.bfloat16)
+    with ft.patch():
+        getattr(init, name)(w, *([value] if name == "constant_" else []))
+    assert torch.equal(w, fi.constant_(torch.empty(10, 3, dtype=torch.bfloat16), value))
 
 
 def _leftovers():

@@ -212,8 +212,8 @@ def _run(tensor, generator, fill, args, torch_call, check, draw=True):
         seed, stream, parts = where
         try:
             runs = [fill(p.local, *args, seed=_fi.DEFERRED, stream=stream, **_shard_kw(p)) for p in parts]
-        except (ValueError, TypeError, OverflowError):
-            runs = None                   # fastinit refuses: torch decides
+        except ValueError:
+            runs = None                   # fastinit refuses: torch decides (types were checked above)
         if runs is not None:
             check()
             if seed is None:
@@ -243,7 +243,7 @@ def _fill(tensor, target, fn, *args):
     return tensor
 
 
-def _trunc(buf, mean, std, a, b, *, seed, stream, global_shape, offsets):
+def _trunc(buf, mean, std, a, b, *, seed, stream, global_shape=None, offsets=None):
     return _fi._trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, warn=False)
 
 
