@@ -452,3 +452,17 @@ def test_captures_in_lists_sets_and_keys_are_taken_back():
         with ft.patch():
             pass
     assert restored() and not _leftovers()
+
+
+def test_seed_draws_what_randint_draws():
+    """patch()'s seeds are torch.randint's draws (a reused buffer is only faster)."""
+    g = torch.Generator().manual_seed(11)
+    h = torch.Generator().manual_seed(11)
+    for _ in range(3):
+        hi, lo = torch.randint(0, 2 ** 32, (2,), dtype=torch.int64, generator=h).tolist()
+        assert fp._seed(g) == (hi << 32) | lo
+    torch.manual_seed(4)
+    a = [fp._seed(None) for _ in range(2)]
+    torch.manual_seed(4)
+    b = [torch.randint(0, 2 ** 32, (2,), dtype=torch.int64).tolist() for _ in range(2)]
+    assert a == [(hi << 32) | lo for hi, lo in b]

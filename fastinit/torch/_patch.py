@@ -99,7 +99,7 @@ def fillable(tensor):
     FakeTensorMode), nor on a device fastinit cannot write."""
     if type(tensor) not in (torch.Tensor, torch.nn.Parameter) or _tracing():
         return False
-    if tensor.dtype not in _FLOATS or tensor.is_quantized or tensor.is_sparse:
+    if tensor.dtype not in _FLOATS or tensor.layout is not torch.strided:     # sparse, quantized: torch's
         return False
     return tensor.device.type == "cpu" or (tensor.device.type == "cuda" and _HAVE_NUMBA_CUDA)
 
@@ -139,12 +139,20 @@ def _where(tensor):
 
 
 def _seed(generator):
-    """64 bits from torch's RNG: the given generator, else the default one."""
-    device = generator.device if generator is not None else "cpu"
-    hi, lo = torch.randint(0, TWO_32, (2,), dtype=torch.int64, generator=generator, device=device).tolist()
+    """64 bits from torch's RNG: the given generator, else the default one.
+    The draws of ``torch.randint(0, 2**32, (2,), dtype=torch.int64,
+    generator=generator)``, into a small buffer of this thread's (half
+    the cost of a new tensor per call)."""
+    device = generator.device if generator is not None else _CPU
+    bufs = _active.__dict__.setdefault("seed_bufs", {})
+    buf = bufs.get(device)
+    if buf is None:
+        buf = bufs[device] = torch.empty(2, dtype=torch.int64, device=device)
+    hi, lo = buf.random_(0, TWO_32, generator=generator).tolist()
     return (hi << 32) | lo
 
 
+_CPU = torch.device("cpu")
 _probes = {}
 
 
@@ -194,7 +202,7 @@ def _as_torch(torch_call):
         return eval(_call_at(f.f_code.co_filename, f.f_lineno), f.f_globals, {"__fastinit_torch__": torch_call})
 
 
-def _run(tensor, generator, fill, args, torch_call, check, draw=True):
+def _run(tensor, generator, fill, args, torch_call, check, draw=True, where=False):
     """The road of every replacement.
 
     ``torch_call()`` (torch's own function on the real tensor) takes every
@@ -206,7 +214,10 @@ def _run(tensor, generator, fill, args, torch_call, check, draw=True):
     seed drawn from torch's RNG (one per call; none for constants, or where
     ``init_module_`` names the tensor) and every piece filled.
     """
-    where = None if args is None or getattr(_active, "raw", False) else _where(tensor)
+    if args is None or getattr(_active, "raw", False):
+        where = None
+    elif where is False:                  # (not looked up by the caller already)
+        where = _where(tensor)
     if where is not None and tensor.numel() > 0 and (
             where[0] is not None or generator is None or generator.device.type == tensor.device.type):
         seed, stream, parts = where
@@ -292,11 +303,12 @@ def _scaled(name, tensor, generator, fill, params, args, method):
     functions, raising torch's errors) before anything is drawn; empty
     tensors are torch's (kaiming warns that they are a no-op)."""
     original = functools.partial(_ORIGINAL[name], tensor, *args, generator)
-    if tensor.numel() == 0 or _where(tensor) is None:
+    where = None if tensor.numel() == 0 or getattr(_active, "raw", False) else _where(tensor)
+    if where is None:
         return _as_torch(original)
     vals = params()
     return _run(tensor, generator, fill, _scalars(*vals), original,
-                lambda: _ORIGINAL_METHOD[method](_probe(tensor.dtype), *vals))
+                lambda: _ORIGINAL_METHOD[method](_probe(tensor.dtype), *vals), where=where)
 
 
 def xavier_uniform_(tensor, gain=1.0, generator=None):
