@@ -141,6 +141,15 @@ def _cpu_model():
         return platform.processor() or platform.machine()
 
 
+def _sec(t):
+    """Seconds with three significant digits (a tiny model builds in milliseconds)."""
+    return f"{t:.2f}" if t >= 1 else f"{t:.3g}"
+
+
+def _ratio(x):
+    return "" if not x else f"{x:.1f}x" if x >= 10 else f"{x:.2f}x"
+
+
 def run(argv):
     p = argparse.ArgumentParser(prog="python -m fastinit bench-model", description=__doc__.split("\n")[0])
     p.add_argument("--size", default="1b", choices=("tiny", "small", "1b"))
@@ -180,12 +189,12 @@ def run(argv):
                 base[m], cold_base[m] = best, first
             speedup = ref / best if ref else None
             cold_speedup = cold_ref / first if cold_ref and first else None
-            line = (f"{m:<12} {dtype:<9} {res['params'] / 1e9:6.2f}G {best:8.2f} "
-                    f"{', '.join(f'{t:.2f}' for t in res['times']):<18} "
-                    f"{f'{speedup:.1f}x' if speedup else '':>8}")
+            line = (f"{m:<12} {dtype:<9} {res['params'] / 1e9:6.3g}G {_sec(best):>8} "
+                    f"{', '.join(_sec(t) for t in res['times']):<18} "
+                    f"{_ratio(speedup):>8}")
             if cold:
-                line += (f" {f'{first:.2f}' if first is not None else 'failed':>8}"
-                         f" {f'{cold_speedup:.1f}x' if cold_speedup else '':>8}")
+                line += (f" {_sec(first) if first is not None else 'failed':>8}"
+                         f" {_ratio(cold_speedup):>8}")
             print(line, flush=True)
             rows.append(dict(method=m, dtype=dtype, params=res["params"], times=res["times"], best=best,
                              speedup=speedup, cold=first, cold_speedup=cold_speedup,

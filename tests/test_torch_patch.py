@@ -466,3 +466,53 @@ def test_seed_draws_what_randint_draws():
     torch.manual_seed(4)
     b = [torch.randint(0, 2 ** 32, (2,), dtype=torch.int64).tolist() for _ in range(2)]
     assert a == [(hi << 32) | lo for hi, lo in b]
+
+
+def test_torch_function_modes_see_what_torch_shows_them():
+    """A TorchFunctionMode is handed the call where torch's function hands
+    it (uniform_, normal_, constant_, kaiming_uniform_, the Tensor
+    methods); calling the function from the mode fills with fastinit's
+    values; fastinit's own tensor operations are not shown to the mode."""
+    from torch.overrides import TorchFunctionMode
+
+    class Log(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.seen.append(getattr(func, "__name__", repr(func)))
+            return func(*args, **(kwargs or {}))
+
+    calls = [lambda t: init.uniform_(t, -1.0, 1.0), lambda t: init.normal_(t), lambda t: init.constant_(t, 0.5),
+             lambda t: init.kaiming_uniform_(t), lambda t: t.normal_(), lambda t: t.uniform_()]
+    for call in calls:
+        t = torch.empty(16, 8)
+        with Log() as plain:
+            call(t)
+        t2 = torch.empty(16, 8)
+        torch.manual_seed(2)
+        with ft.patch(), Log() as patched:
+            call(t2)
+        t3 = torch.empty(16, 8)
+        torch.manual_seed(2)
+        with ft.patch():
+            call(t3)                       # no mode: the same fastinit values
+        assert patched.seen == plain.seen[:1] and torch.equal(t2, t3)
+    t = torch.empty(16, 8)
+    with ft.patch(), Log() as quiet:
+        init.xavier_uniform_(t)            # torch's own does not dispatch: the mode sees nothing of ours
+    assert quiet.seen == []
+
+
+def test_device_context_keeps_fastinit():
+    """``with torch.device(...)`` is a TorchFunctionMode: a model built in
+    one still gets fastinit's values."""
+    torch.manual_seed(0)
+    with ft.patch():
+        a = _model()
+    torch.manual_seed(0)
+    with ft.patch(), torch.device("cpu"):
+        b = _model()
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(p, q), name

@@ -162,7 +162,7 @@ def _probe(dtype):
     tensor (and warn as they would), and draw nothing from any RNG."""
     t = _probes.get(dtype)
     if t is None:
-        t = _probes[dtype] = torch.empty(0, dtype=dtype)
+        t = _probes[dtype] = torch.empty(0, dtype=dtype, device="cpu")
     return t
 
 
@@ -202,9 +202,18 @@ def _as_torch(torch_call):
         return eval(_call_at(f.f_code.co_filename, f.f_lineno), f.f_globals, {"__fastinit_torch__": torch_call})
 
 
-def _run(tensor, generator, fill, args, torch_call, check, draw=True, where=False):
+#: torch.nn.init's functions that hand a tensor with ``__torch_function__``
+#: (or any call under a TorchFunctionMode) to it, before anything else.
+_DISPATCHING = tuple(n for n in PATCHED if "has_torch_function_variadic" in _TORCH_CODE[n].co_names)
+_has_torch_function = torch.overrides.has_torch_function_variadic
+
+
+def _run(tensor, generator, fill, values, torch_call, check, draw=True, where=False, dispatch=None, ok=None):
     """The road of every replacement.
 
+    ``values``: the filler's scalar arguments as given (``_scalars``);
+    ``ok()``: False where torch must take the call whatever the tensor
+    (the Tensor methods' autograd checks).
     ``torch_call()`` (torch's own function on the real tensor) takes every
     call that fastinit does not fill: tensors it does not write, empty ones,
     a generator on another device, and arguments fastinit refuses (torch
@@ -213,27 +222,53 @@ def _run(tensor, generator, fill, args, torch_call, check, draw=True, where=Fals
     and warns exactly where torch would and draws nothing; only then is the
     seed drawn from torch's RNG (one per call; none for constants, or where
     ``init_module_`` names the tensor) and every piece filled.
+
+    Under a TorchFunctionMode (``with torch.device(...)``, a user's mode),
+    ``dispatch()`` hands the call to the mode as torch's function would
+    (those that do: ``_DISPATCHING``, and the Tensor methods); the mode's
+    call of the function comes back here with the mode off.  Whatever mode
+    is on does not see fastinit's own tensor operations (they are not
+    torch's API calls, and a mode's Python would make each of them slow).
     """
-    if args is None or getattr(_active, "raw", False):
-        where = None
-    elif where is False:                  # (not looked up by the caller already)
-        where = _where(tensor)
-    if where is not None and tensor.numel() > 0 and (
-            where[0] is not None or generator is None or generator.device.type == tensor.device.type):
-        seed, stream, parts = where
-        try:
-            runs = [fill(p.local, *args, seed=_fi.DEFERRED, stream=stream, **_shard_kw(p)) for p in parts]
-        except ValueError:
-            runs = None                   # fastinit refuses: torch decides (types were checked above)
-        if runs is not None:
-            check()
-            if seed is None:
-                seed = _seed(generator) if draw else 0
-            for p, go in zip(parts, runs):
-                advise_hugepages(p.local)        # a fresh tensor's first touch is ours
-                go(seed)
-            return tensor
+    raw = getattr(_active, "raw", False)
+    if dispatch is not None and not raw and _has_torch_function((tensor,)):
+        return dispatch()
+    if not raw:
+        with _quiet():
+            if _fastinit(tensor, generator, fill, values, check, draw, where, ok):
+                return tensor
     return _as_torch(torch_call)
+
+
+def _quiet():
+    """fastinit's own tensor operations (looking at the tensor, the probe,
+    the seed, the fill) unseen by TorchFunctionModes and run at C speed."""
+    return torch._C.DisableTorchFunction()
+
+
+def _fastinit(tensor, generator, fill, values, check, draw, where, ok):
+    """``_run``'s fill: True when fastinit filled ``tensor``, False when it
+    is torch's call, nothing drawn or written."""
+    args = None if ok is not None and not ok() else _scalars(*values)
+    if args is None:
+        return False
+    if where is False:                    # (not looked up by the caller already)
+        where = _where(tensor)
+    if where is None or tensor.numel() == 0 or (
+            where[0] is None and generator is not None and generator.device.type != tensor.device.type):
+        return False
+    seed, stream, parts = where
+    try:
+        runs = [fill(p.local, *args, seed=_fi.DEFERRED, stream=stream, **_shard_kw(p)) for p in parts]
+    except ValueError:
+        return False                      # fastinit refuses: torch decides (types were checked above)
+    check()
+    if seed is None:
+        seed = _seed(generator) if draw else 0
+    for p, go in zip(parts, runs):
+        advise_hugepages(p.local)         # a fresh tensor's first touch is ours
+        go(seed)
+    return True
 
 
 def _shard_kw(p):
@@ -254,6 +289,12 @@ def _fill(tensor, target, fn, *args):
     return tensor
 
 
+def _dispatch(name, call):
+    """The ``dispatch`` of ``_run`` for torch.nn.init's ``name``: torch's own
+    function (it hands the call on), or None where torch's does not."""
+    return call if name in _DISPATCHING else None
+
+
 def _trunc(buf, mean, std, a, b, *, seed, stream, global_shape=None, offsets=None):
     return _fi._trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, warn=False)
 
@@ -263,22 +304,22 @@ def _trunc(buf, mean, std, a, b, *, seed, stream, global_shape=None, offsets=Non
 # are torch's own functions (so are their errors), computed before anything
 # is drawn or written.
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
-    return _run(tensor, generator, _fi.uniform_, _scalars(a, b),
-                functools.partial(_ORIGINAL["uniform_"], tensor, a, b, generator),
-                lambda: _ORIGINAL_METHOD["uniform_"](_probe(tensor.dtype), a, b))
+    call = functools.partial(_ORIGINAL["uniform_"], tensor, a, b, generator)
+    return _run(tensor, generator, _fi.uniform_, (a, b), call,
+                lambda: _ORIGINAL_METHOD["uniform_"](_probe(tensor.dtype), a, b), dispatch=_dispatch("uniform_", call))
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
-    return _run(tensor, generator, _fi.normal_, _scalars(mean, std),
-                functools.partial(_ORIGINAL["normal_"], tensor, mean, std, generator),
-                lambda: _ORIGINAL_METHOD["normal_"](_probe(tensor.dtype), mean, std))
+    call = functools.partial(_ORIGINAL["normal_"], tensor, mean, std, generator)
+    return _run(tensor, generator, _fi.normal_, (mean, std), call,
+                lambda: _ORIGINAL_METHOD["normal_"](_probe(tensor.dtype), mean, std), dispatch=_dispatch("normal_", call))
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     def check():
         with _torchs():                   # its body calls the Tensor methods
             _ORIGINAL["trunc_normal_"](_probe(tensor.dtype), mean, std, a, b)
-    return _run(tensor, generator, _trunc, _scalars(mean, std, a, b),
+    return _run(tensor, generator, _trunc, (mean, std, a, b),
                 functools.partial(_ORIGINAL["trunc_normal_"], tensor, mean, std, a, b, generator), check)
 
 
@@ -303,12 +344,17 @@ def _scaled(name, tensor, generator, fill, params, args, method):
     functions, raising torch's errors) before anything is drawn; empty
     tensors are torch's (kaiming warns that they are a no-op)."""
     original = functools.partial(_ORIGINAL[name], tensor, *args, generator)
-    where = None if tensor.numel() == 0 or getattr(_active, "raw", False) else _where(tensor)
-    if where is None:
-        return _as_torch(original)
-    vals = params()
-    return _run(tensor, generator, fill, _scalars(*vals), original,
-                lambda: _ORIGINAL_METHOD[method](_probe(tensor.dtype), *vals), where=where)
+    raw = getattr(_active, "raw", False)
+    if name in _DISPATCHING and not raw and _has_torch_function((tensor,)):
+        return original()                   # torch's function hands it to the mode or subclass (see _run)
+    if not raw:
+        with _quiet():
+            where = None if tensor.numel() == 0 else _where(tensor)
+            vals = None if where is None else params()
+        if where is not None:
+            return _run(tensor, generator, fill, vals, original,
+                        lambda: _ORIGINAL_METHOD[method](_probe(tensor.dtype), *vals), where=where)
+    return _as_torch(original)
 
 
 def xavier_uniform_(tensor, gain=1.0, generator=None):
@@ -338,8 +384,9 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gener
 
 def _constant(tensor, value, name, *args):
     # no random bits: no seed is drawn, only the pieces matter
-    return _run(tensor, None, _fi.constant_, _scalars(value), functools.partial(_ORIGINAL[name], tensor, *args),
-                lambda: _probe(tensor.dtype).fill_(value), draw=False)
+    call = functools.partial(_ORIGINAL[name], tensor, *args)
+    return _run(tensor, None, _fi.constant_, (value,), call,
+                lambda: _probe(tensor.dtype).fill_(value), draw=False, dispatch=_dispatch(name, call))
 
 
 def zeros_(tensor):
@@ -363,9 +410,11 @@ def _method_ok(self):
 
 
 def _method_normal_(self, mean=0.0, std=1.0, *, generator=None):
-    return _run(self, generator, _fi.normal_, _scalars(mean, std) if _method_ok(self) else None,
+    return _run(self, generator, _fi.normal_, (mean, std),
                 functools.partial(_ORIGINAL_METHOD["normal_"], self, mean, std, generator=generator),
-                lambda: _ORIGINAL_METHOD["normal_"](_probe(self.dtype), mean, std))
+                lambda: _ORIGINAL_METHOD["normal_"](_probe(self.dtype), mean, std), ok=lambda: _method_ok(self),
+                dispatch=lambda: torch.overrides.handle_torch_function(
+                    _REPLACEMENT_METHOD["normal_"], (self,), self, mean, std, generator=generator))
 
 
 def _method_uniform_(self, *args, generator=None, **kwargs):
@@ -375,8 +424,10 @@ def _method_uniform_(self, *args, generator=None, **kwargs):
     if len(args) > 2 or set(kwargs) - set(names) or any(n in kwargs for n in names[:len(args)]):
         return _as_torch(original)
     low, high = (list(args) + [kwargs.get(n, d) for n, d in zip(names, (0.0, 1.0))][len(args):])
-    return _run(self, generator, _fi.uniform_, _scalars(low, high) if _method_ok(self) else None, original,
-                lambda: _ORIGINAL_METHOD["uniform_"](_probe(self.dtype), low, high))
+    return _run(self, generator, _fi.uniform_, (low, high), original,
+                lambda: _ORIGINAL_METHOD["uniform_"](_probe(self.dtype), low, high), ok=lambda: _method_ok(self),
+                dispatch=lambda: torch.overrides.handle_torch_function(
+                    _REPLACEMENT_METHOD["uniform_"], (self,), self, *args, generator=generator, **kwargs))
 
 
 _REPLACEMENT = {name: globals()[name] for name in PATCHED}
