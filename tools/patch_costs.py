@@ -21,14 +21,6 @@ import sys
 import time
 
 
-def _cpu():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def _best(fn, reps, rounds=7):
     fn()
     best = float("inf")
@@ -48,8 +40,9 @@ def main(argv=None):
 
     import torch
     import fastinit.torch as ft
+    from fastinit._bench_model import _cpu_model
     init = torch.nn.init
-    out = dict(cpu=_cpu(), python=platform.python_version(), torch=torch.__version__)
+    out = dict(cpu=_cpu_model(), python=platform.python_version(), torch=torch.__version__)
     try:
         import transformers
         cfg = transformers.LlamaConfig(hidden_size=64, intermediate_size=160, num_hidden_layers=2,
@@ -83,7 +76,7 @@ def main(argv=None):
         "kaiming_uniform_": lambda t: init.kaiming_uniform_(t, a=5 ** 0.5),
         "trunc_normal_": lambda t: init.trunc_normal_(t, 0.0, 0.02, -0.04, 0.04),
     }
-    print(f"\nper call, us (float32; 'x' = torch / patched, above 1 fastinit is faster)")
+    print("\nper call, us (float32; 'x' = torch / patched, above 1 fastinit is faster)")
     print(f"{'elements':>9} " + " ".join(f"{n:>24}" for n in fillers))
     print(f"{'':>9} " + " ".join(f"{'torch':>8} {'patch':>8} {'x':>6}" for _ in fillers))
     out["per_call"] = []
