@@ -15,8 +15,8 @@ __all__ = api.__all__ + ["CONTRACT_VERSION"]
 
 
 def __getattr__(name):
-    # ``fastinit.torch`` is loaded on first use, never by ``import fastinit``
-    if name == "torch":
+    # ``fastinit.torch`` and ``fastinit.dask`` are loaded on first use, never by ``import fastinit``
+    if name in ("torch", "dask"):
         import importlib
         return importlib.import_module(".torch", __name__)
     raise AttributeError(f"module 'fastinit' has no attribute {name!r}")
