@@ -18,5 +18,5 @@ def __getattr__(name):
     # ``fastinit.torch`` and ``fastinit.dask`` are loaded on first use, never by ``import fastinit``
     if name in ("torch", "dask"):
         import importlib
-        return importlib.import_module(".torch", __name__)
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'fastinit' has no attribute {name!r}")

@@ -29,10 +29,14 @@ and dask.distributed too); imported on first use of ``fastinit.dask``.
 import functools
 import numbers
 
-import dask.array as da
 import ml_dtypes  # noqa: F401  (registers "bfloat16" with NumPy, here and in every worker)
 import numpy as np
-from dask.base import tokenize
+
+try:
+    import dask.array as da
+    from dask.base import tokenize
+except ImportError as e:                # pragma: no cover  (the test extra installs dask)
+    raise ImportError(f"fastinit.dask needs dask[array] ({e}): pip install 'fastinit[dask]'") from e
 
 from . import CONTRACT_VERSION
 from . import api as _fi

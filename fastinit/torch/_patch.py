@@ -230,14 +230,20 @@ def _run(tensor, generator, fill, values, torch_call, check, draw=True, where=Fa
     is on does not see fastinit's own tensor operations (they are not
     torch's API calls, and a mode's Python would make each of them slow).
     """
-    raw = getattr(_active, "raw", False)
-    if dispatch is not None and not raw and _has_torch_function((tensor,)):
+    if _handed_on(dispatch, tensor):
         return dispatch()
-    if not raw:
+    if not getattr(_active, "raw", False):
         with _quiet():
             if _fastinit(tensor, generator, fill, values, check, draw, where, ok):
                 return tensor
     return _as_torch(torch_call)
+
+
+def _handed_on(dispatch, tensor):
+    """Whether this call goes to a TorchFunctionMode or subclass first, as
+    torch's function would hand it (``dispatch``: how; None where torch's
+    function does not), outside a call fastinit left to torch."""
+    return dispatch is not None and not getattr(_active, "raw", False) and _has_torch_function((tensor,))
 
 
 def _quiet():
@@ -344,10 +350,9 @@ def _scaled(name, tensor, generator, fill, params, args, method):
     functions, raising torch's errors) before anything is drawn; empty
     tensors are torch's (kaiming warns that they are a no-op)."""
     original = functools.partial(_ORIGINAL[name], tensor, *args, generator)
-    raw = getattr(_active, "raw", False)
-    if name in _DISPATCHING and not raw and _has_torch_function((tensor,)):
+    if _handed_on(_dispatch(name, original), tensor):
         return original()                   # torch's function hands it to the mode or subclass (see _run)
-    if not raw:
+    if not getattr(_active, "raw", False):
         with _quiet():
             where = None if tensor.numel() == 0 else _where(tensor)
             vals = None if where is None else params()
