@@ -1,42 +1,36 @@
 """Anything a user may hand us -> one writable NumPy view and a dtype kind.
 
-Kinds: "f32", "f64", "f16", "bf16".  16-bit buffers are returned as a uint16
-view (numba's CPU target has no float16), the kernels write their bits.
+The kind is a code of ``_dtypes.KINDS``.  16-bit buffers are returned as a
+uint16 view (numba's CPU target has no float16), the kernels write their
+bits.
 torch is never imported here: a tensor is recognised only when torch is
 already imported (einops' habit).
 """
 import ctypes
 import sys
+from typing import NamedTuple
 
 import numpy as np
 
-KIND_OF_DTYPE = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64",
-                 np.dtype(np.float16): "f16"}
-FAMILY_OF_KIND = {"f32": "32", "f16": "32", "bf16": "32", "f64": "64"}
-SUPPORTED = "float32, float64, float16 or bfloat16"
-DTYPE_NAME = {"f32": "float32", "f64": "float64", "f16": "float16", "bf16": "bfloat16"}
+from . import _dtypes
+from ._dtypes import SUPPORTED
 
 
 def _kind(dtype, name):
-    if dtype.name == "bfloat16" and dtype.itemsize == 2:   # ml_dtypes, without importing it
-        if not dtype.isnative:
-            raise TypeError(f"{name} must be in native byte order; got a big-endian {dtype}")
-        return "bf16"
     if not dtype.isnative:
-        raise TypeError(f"{name} must be in native byte order; got a big-endian {dtype.newbyteorder('=')} array")
-    kind = KIND_OF_DTYPE.get(dtype)
+        shown = dtype if dtype.name == "bfloat16" else f"{dtype.newbyteorder('=')} array"
+        raise TypeError(f"{name} must be in native byte order; got a big-endian {shown}")
+    kind = _dtypes.of_numpy(dtype)
     if kind is None:
         raise TypeError(f"{name} must have a floating dtype ({SUPPORTED}); got {dtype}")
-    return kind
+    return kind.code
 
 
 def _torch_kind(t, name):
-    torch = sys.modules["torch"]
-    kinds = {torch.float32: "f32", torch.float64: "f64", torch.float16: "f16", torch.bfloat16: "bf16"}
-    kind = kinds.get(t.dtype)
+    kind = _dtypes.of_torch(t.dtype)
     if kind is None:
         raise TypeError(f"{name} must have a floating dtype ({SUPPORTED}); got {t.dtype}")
-    return kind
+    return kind.code
 
 
 def _from_torch(t, name):
@@ -46,7 +40,7 @@ def _from_torch(t, name):
     kind = _torch_kind(t, name)
     torch = sys.modules["torch"]
     t = t.detach()
-    if kind in ("f16", "bf16"):
+    if _dtypes.KINDS[kind].sixteen_bit:
         arr = t.view(torch.int16).numpy().view(np.uint16)
     else:
         arr = t.numpy()
@@ -54,9 +48,8 @@ def _from_torch(t, name):
 
 
 # ----------------------------------------------------------------- CUDA buffers
-ITEMSIZE = {"f32": 4, "f64": 8, "f16": 2, "bf16": 2}
-#: DLPack device types (dlpack.h, DLDeviceType): host, CUDA, CUDA pinned host, CUDA managed.
-DL_CPU, DL_CUDA, DL_CUDA_HOST, DL_CUDA_MANAGED = 1, 2, 3, 13
+#: DLPack device types (dlpack.h, DLDeviceType): host, CUDA, CUDA managed.
+DL_CPU, DL_CUDA, DL_CUDA_MANAGED = 1, 2, 13
 #: CUDA array interface / DLPack stream handles with a fixed meaning.
 LEGACY_DEFAULT_STREAM = 1
 
@@ -76,7 +69,7 @@ class CudaBuffer:
 
     def __init__(self, ptr, shape, strides, kind, device, stream, owner, sync_after=False):
         self.ptr, self.shape, self.strides, self.kind = int(ptr), tuple(shape), tuple(strides), kind
-        self.itemsize = ITEMSIZE[kind]
+        self.itemsize = _dtypes.KINDS[kind].itemsize
         self.device, self.stream, self.owner = device, stream, owner
         self.sync_after = sync_after
         self.size = 1
@@ -96,7 +89,7 @@ def _cuda_from_torch(t, name):
     torch = sys.modules["torch"]
     kind = _torch_kind(t, name)
     stream = torch.cuda.current_stream(t.device).cuda_stream
-    size = ITEMSIZE[kind]
+    size = _dtypes.KINDS[kind].itemsize
     return CudaBuffer(t.data_ptr(), t.shape, tuple(s * size for s in t.stride()), kind,
                       t.device.index, stream, t)
 
@@ -111,7 +104,7 @@ def _cuda_from_interface(buf, name):
     kind = _kind(np.dtype(desc["typestr"]), name)
     shape = tuple(desc["shape"])
     strides = desc.get("strides")
-    strides = _c_strides(shape, ITEMSIZE[kind]) if strides is None else tuple(strides)
+    strides = _c_strides(shape, _dtypes.KINDS[kind].itemsize) if strides is None else tuple(strides)
     stream, device = desc.get("stream"), None
     module = type(buf).__module__ or ""
     if module.startswith("cupy") and "cupy" in sys.modules:
@@ -136,11 +129,6 @@ class _DLTensor(ctypes.Structure):
                 ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64)]
 
 
-#: DLPack dtype codes (DLDataTypeCode): kDLFloat and kDLBfloat.
-DL_FLOAT, DL_BFLOAT = 2, 4
-_DL_KIND = {(DL_FLOAT, 32): "f32", (DL_FLOAT, 64): "f64", (DL_FLOAT, 16): "f16", (DL_BFLOAT, 16): "bf16"}
-
-
 def dlpack_tensor(capsule, name):
     """(pointer, shape, byte strides, kind, device type, device id) of an
     unversioned DLPack capsule ("dltensor"), read in place (the capsule is
@@ -148,13 +136,12 @@ def dlpack_tensor(capsule, name):
     get = ctypes.pythonapi.PyCapsule_GetPointer
     get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
     t = _DLTensor.from_address(get(capsule, b"dltensor"))     # DLManagedTensor starts with its DLTensor
-    dt = (t.dtype.code, t.dtype.bits)
-    kind = _DL_KIND.get(dt) if t.dtype.lanes == 1 else None
+    kind = _dtypes.of_dlpack(t.dtype.code, t.dtype.bits, t.dtype.lanes)
     if kind is None:
         raise TypeError(f"{name} must have a floating dtype ({SUPPORTED}); got DLPack dtype code "
                         f"{t.dtype.code}, {t.dtype.bits} bits, {t.dtype.lanes} lanes")
     shape = tuple(t.shape[k] for k in range(t.ndim))
-    size = ITEMSIZE[kind]
+    kind, size = kind.code, kind.itemsize
     strides = (_c_strides(shape, size) if not t.strides
                else tuple(t.strides[k] * size for k in range(t.ndim)))
     return ((t.data or 0) + t.byte_offset, shape, strides, kind, t.device.device_type, t.device.device_id)
@@ -225,7 +212,7 @@ def as_writable_array(buf, name="buf"):
                 f"__array_interface__, DLPack or the buffer protocol); got {type(buf).__name__}") from None
     kind = _kind(arr.dtype, name)
     arr = _check_writable(arr, name)
-    if kind in ("f16", "bf16"):
+    if _dtypes.KINDS[kind].sixteen_bit:
         arr = arr.view(np.uint16)
     return arr, kind
 
@@ -237,7 +224,7 @@ def _check_writable(arr, name):
 
 
 def _dims(shape, bstrides, itemsize, global_shape, offsets):
-    """The shared part of ``plan`` and ``plan_device``: merged dimensions
+    """The shared part of ``region`` and ``region_device``: merged dimensions
     ``[n, memory stride, global stride, offset]`` (strides in elements), the
     element offset of the lowest address the view touches (<= 0) and the
     number of elements from there to the highest."""
@@ -268,37 +255,56 @@ def _dims(shape, bstrides, itemsize, global_shape, offsets):
     return dims, low, span
 
 
-def _rows(dims, low):
+class Contig(NamedTuple):
+    """A C-contiguous run: element i of the 1-D ``flat`` has global index
+    g0 + i (a whole buffer, or a shard whose inner dimensions are whole)."""
+    flat: object            # a 1-D array, or (pointer, elements) on a GPU
+    g0: np.uint64
+    LOOP = "contig"
+
+
+class Rows(NamedTuple):
+    """Anything else: dimensions ``shape`` with strides ``mstr`` in memory
+    and ``gstr`` in the global index (in elements) and offsets ``goff``;
+    the element at index vector i lives at flat[base + i . mstr] and has
+    global index (goff + i) . gstr.  ``flat`` starts at the lowest address
+    the view touches."""
+    flat: object
+    base: np.int64
+    shape: np.ndarray       # int64
+    mstr: np.ndarray        # int64
+    gstr: np.ndarray        # uint64
+    goff: np.ndarray        # uint64
+    LOOP = "rows"
+
+
+def _rows(flat, dims, low):
     a = np.array(dims, dtype=object)
-    return (np.int64(-low), np.array(a[:, 0], dtype=np.int64), np.array(a[:, 1], dtype=np.int64),
-            np.array(a[:, 2], dtype=np.uint64), np.array(a[:, 3], dtype=np.uint64))
+    return Rows(flat, np.int64(-low), np.array(a[:, 0], dtype=np.int64), np.array(a[:, 1], dtype=np.int64),
+                np.array(a[:, 2], dtype=np.uint64), np.array(a[:, 3], dtype=np.uint64))
 
 
-def plan(arr, global_shape, offsets):
-    """Describe where each logical element lives and which global index it has.
-
-    Returns ``("contig", flat, g0)``: element i of the C-contiguous 1-D
-    ``flat`` gets global index g0 + i; or ``("rows", flat, base, shape,
-    mstrides, gstrides, goffsets)`` for the general case, with strides in
-    elements and ``flat`` a 1-D view starting at the lowest address.
-    """
+def region(arr, global_shape, offsets):
+    """Where each logical element of ``arr`` lives and which global index
+    it has: a ``Contig`` or a ``Rows`` record, whose ``LOOP`` names the
+    kernel loop that fills it."""
     if arr.ndim and arr.flags.c_contiguous and tuple(global_shape) == arr.shape and not any(offsets):
-        return ("contig", arr.reshape(-1), np.uint64(0))          # the common case, fast
+        return Contig(arr.reshape(-1), np.uint64(0))          # the common case, fast
     dims, low, span = _dims(arr.shape, arr.strides, arr.itemsize, global_shape, offsets)
     start = arr
     if arr.ndim:
         start = arr[tuple(slice(None, None, -1) if s < 0 else slice(None) for s in arr.strides)]
     flat = np.lib.stride_tricks.as_strided(start, shape=(span,), strides=(arr.itemsize,), writeable=True)
     if len(dims) == 1 and dims[0][1] == 1:
-        return ("contig", flat, np.uint64(dims[0][3]))
-    return ("rows", flat) + _rows(dims, low)
+        return Contig(flat, np.uint64(dims[0][3]))
+    return _rows(flat, dims, low)
 
 
-def plan_device(dev, global_shape, offsets):
-    """``plan`` for a ``CudaBuffer``: the same tuples with ``flat`` replaced
-    by ``(pointer, number of elements)`` of the 1-D range to view."""
+def region_device(dev, global_shape, offsets):
+    """``region`` for a ``CudaBuffer``: ``flat`` is the (pointer, number of
+    elements) of the 1-D range to view."""
     dims, low, span = _dims(dev.shape, dev.strides, dev.itemsize, global_shape, offsets)
     flat = (dev.ptr + low * dev.itemsize, span)
     if len(dims) == 1 and dims[0][1] == 1:
-        return ("contig", flat, np.uint64(dims[0][3]))
-    return ("rows", flat) + _rows(dims, low)
+        return Contig(flat, np.uint64(dims[0][3]))
+    return _rows(flat, dims, low)

@@ -20,6 +20,9 @@ and cached on disk:
   dimensions): rows of the innermost dimension, cut into chunks, each chunk a
   task.
 
+The loops are built from ``_kernels``' element and block functions, which
+the CUDA kernels share; "constant" runs the same loops with no words drawn.
+
 Every kernel is one serial function compiled with ``nogil``; ``_threads``
 runs it on pieces of the buffer (``split``) on several threads at once.
 Numba's ``parallel=True`` would compile each kernel twice over (the
@@ -28,14 +31,13 @@ a serial build besides: three times the first-use compile for the same
 machine code in the loops (bench/NOTES.md).
 """
 import functools
-import os
 import sys
-import threading
 
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from . import _ops, _philox, _transforms as T
+from . import _kernels, _ops, _transforms as T
+from ._buffers import Contig, Rows
 from ._ops import jitable, native_f16
 from ._philox import block_ms, block_words, key_and_stream
 
@@ -43,39 +45,11 @@ U64 = np.uint64
 ROW_CHUNK = 4096          # elements per task in the rows kernel
 STAGE = 2048              # elements per stage pass in the staged kernel (scratch fits L1)
 ALIGN = 1 << 13           # elements: split points are multiples of this (whole blocks and stages)
+#: float32 -> float16 by the F16C instructions where the host (and numba's
+#: target CPU) has them, else by integer operations: the same bits.
+NATIVE_F16 = native_f16()
 
-VALUE = T.VALUE
-STAGED = T.STAGED
-ENCODE = {"f32": T.encode_identity, "f64": T.encode_identity,
-          "f16": T.encode_f16_native if native_f16() else T.encode_f16,
-          "bf16": T.encode_bf16}
-
-
-@functools.lru_cache(maxsize=None)     # one function, so one compile, for every kernel
-def _block_fn(value, encode, family):
-    """Values of the elements of one counter block: 4 (32-bit) or 2 (64-bit)."""
-    if family == "32":
-        def block(b, k0, k1, s0, s1, prm):
-            w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
-            return (encode(value(w0, prm)), encode(value(w1, prm)),
-                    encode(value(w2, prm)), encode(value(w3, prm)))
-        return jitable(block), 4
-
-    def block(b, k0, k1, s0, s1, prm):
-        m0, m1 = block_ms(b, k0, k1, s0, s1)
-        return encode(value(m0, prm)), encode(value(m1, prm))
-    return jitable(block), 2
-
-
-@functools.lru_cache(maxsize=None)     # one function, so one compile, for every kernel
-def _value_fn(value, encode):
-    """One element from its word (32-bit family) or 64-bit m."""
-    def element(w, prm):
-        return encode(value(w, prm))
-    return jitable(element)
-
-
-_SOURCE = _ops.source_digest(_ops, _philox, T, sys.modules[__name__])
+_SOURCE = _kernels.source_digest(sys.modules[__name__])
 
 
 def _jit(fn):
@@ -87,13 +61,11 @@ def _jit(fn):
     one buffer run on several threads at once (``_threads``).
 
     numba keys its on-disk cache by the function's code and closure cells,
-    not by its compile flags, and it checks only the timestamp of the file
-    that defines the kernel (this one), not of the code inlined into it.
-    Every kernel closes over ``BUILD`` (a digest of the sources of ``_ops``,
-    ``_philox``, ``_transforms`` and this module) so that a cache written by
-    other sources is never loaded.  The cells hold plain functions
-    (``jitable``), which pickle the same in every process; a dispatcher in a
-    cell would pickle with a fresh id and never hit the cache.
+    not by its compile flags.  Every kernel closes over ``BUILD``
+    (``_kernels.source_digest``) so that a cache written by other sources is
+    never loaded.  The cells hold plain functions (``jitable``), which
+    pickle the same in every process; a dispatcher in a cell would pickle
+    with a fresh id and never hit the cache.
     """
     from ._cache import cpu_jit
     assert "BUILD" in fn.__code__.co_freevars
@@ -196,8 +168,7 @@ def _make_contig_staged(family, value, stages, encode):
     """
     BUILD = _SOURCE
     pre, mid, post = stages
-    HAS_MID = mid is not None
-    mid = mid if HAS_MID else pre              # a placeholder, never called
+    HAS_MID = mid is not None                  # False: the branch is pruned before typing
     E = U64(4 if family == "32" else 2)
     WT = np.uint32 if family == "32" else np.uint64
     FT = np.float32 if family == "32" else np.float64
@@ -316,68 +287,48 @@ def _make_rows(block, per_block):
     return _jit(rows)
 
 
-_KERNELS = {}
-_KERNELS_LOCK = threading.Lock()
+_KERNELS = _kernels.KernelTable()
 
 
-def _after_fork_in_child():
-    global _KERNELS_LOCK
-    _KERNELS_LOCK = threading.Lock()       # a thread of the parent may have held it
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def kernel(dist, kind, shape):
-    """The compiled kernel for (distribution, dtype kind, loop shape).  One
-    dispatcher per key, also when the pieces of a first fill ask for it from
-    several threads at once (numba then compiles it once, under its lock)."""
-    key = (dist, kind, shape)
-    k = _KERNELS.get(key)
+def kernel(dist, kind, loop):
+    """The compiled kernel for (distribution, dtype kind, loop "contig" or
+    "rows"); one dispatcher per key (numba compiles it once, under its lock)."""
+    k = _KERNELS.get((dist, kind, loop))
     if k is not None:
         return k
-    with _KERNELS_LOCK:
-        k = _KERNELS.get(key)
-        if k is not None:
-            return k
-        family = "64" if kind == "f64" else "32"
-        block, per_block = _block_fn(VALUE[dist, family], ENCODE[kind], family)
-        value = _value_fn(VALUE[dist, family], ENCODE[kind])
-        if shape == "rows":
-            k = _make_rows(block, per_block)
-        elif (dist, family) in STAGED:
-            k = _make_contig_staged(family, value, STAGED[dist, family], ENCODE[kind])
-        else:
-            k = _make_contig(block, value, family)
-        _KERNELS[key] = k
-        return k
+    return _KERNELS.get_or_build((dist, kind, loop), lambda: _build(dist, kind, loop))
 
 
-def fill(layout, kind, dist, prm, seed, stream):
-    """Run the kernel described by ``layout`` (from ``_buffers.plan``, or a
-    piece of one from ``split``) on the calling thread."""
-    k0, k1, s0, s1 = key_and_stream(seed, stream)
-    if layout[0] == "contig":
-        _, flat, g0 = layout
-        kernel(dist, kind, "contig")(flat, g0, k0, k1, s0, s1, prm)
-    else:
-        _, flat, base, shape, mstr, gstr, goff = layout
-        kernel(dist, kind, "rows")(flat, base, shape, mstr, gstr, goff, k0, k1, s0, s1, prm)
+def _build(dist, kind, loop):
+    family = _kernels.family(kind)
+    encode = _kernels.encoder(kind, NATIVE_F16)
+    value = _kernels.element_fn(dist, family, encode)
+    block = _kernels.block_fn(dist, family, value)
+    if loop == "rows":
+        return _make_rows(block, _kernels.per_block(kind))
+    if (dist, family) in T.STAGED:
+        return _make_contig_staged(family, value, T.STAGED[dist, family], encode)
+    return _make_contig(block, value, family)
 
 
-def split(layout, parts):
-    """``layout`` cut into at most ``parts`` pieces of about equal size, to
+def fill(region, kind, dist, prm, seed, stream):
+    """Run the kernel for ``region`` (a ``_buffers.Contig`` or ``Rows``, or
+    a piece of one from ``split``) on the calling thread."""
+    kernel(dist, kind, region.LOOP)(*region, *key_and_stream(seed, stream), prm)
+
+
+def split(region, parts):
+    """``region`` cut into at most ``parts`` pieces of about equal size, to
     be filled on as many threads.  Values depend only on global indices, so
     any cut gives the same bits; a contiguous run is cut at multiples of
     ``ALIGN`` elements (whole counter blocks and stage passes), a strided
     one along its longest dimension."""
-    if layout[0] == "contig":
-        _, flat, g0 = layout
+    if isinstance(region, Contig):
+        flat, g0 = region
         n = flat.shape[0]
         cuts = sorted({(n * k // parts) // ALIGN * ALIGN for k in range(parts)} | {n})
-        return [("contig", flat[lo:hi], g0 + U64(lo)) for lo, hi in zip(cuts, cuts[1:]) if hi > lo]
-    _, flat, base, shape, mstr, gstr, goff = layout
+        return [Contig(flat[lo:hi], g0 + U64(lo)) for lo, hi in zip(cuts, cuts[1:]) if hi > lo]
+    flat, base, shape, mstr, gstr, goff = region
     d = int(np.argmax(shape))
     n = int(shape[d])
     cuts = sorted({n * k // parts for k in range(parts)} | {n})
@@ -387,5 +338,5 @@ def split(layout, parts):
             sh, go = shape.copy(), goff.copy()
             sh[d] = hi - lo
             go[d] += U64(lo)
-            pieces.append(("rows", flat, base + lo * mstr[d], sh, mstr, gstr, go))
+            pieces.append(Rows(flat, base + lo * mstr[d], sh, mstr, gstr, go))
     return pieces

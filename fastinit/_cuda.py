@@ -30,13 +30,15 @@ import ctypes
 import sys
 import threading
 
+import numba
 import numpy as np
 from numba import cuda, types
 from numba.core import config as _numba_config
 
-from . import _ops, _philox, _transforms as T
+from . import _dtypes, _kernels, _params
+from ._buffers import Contig
 from ._ops import jitable
-from ._philox import block_ms, block_words, key_and_stream
+from ._philox import key_and_stream
 
 U64 = np.uint64
 #: NUMBA_ENABLE_CUDASIM=1: kernels run in numba-cuda's simulator, in Python
@@ -53,69 +55,16 @@ CONFIG = {"threads_per_block": 256, "blocks_per_sm": 16, "max_blocks": None, "tr
 #: The shared scratch of the contiguous kernel is sized for this many threads.
 MAX_THREADS_PER_BLOCK = 256
 
-FAMILY = {"f32": "32", "f16": "32", "bf16": "32", "f64": "64"}
-ENCODE = {"f32": T.encode_identity, "f64": T.encode_identity,
-          "f16": T.encode_f16_native,      # cvt.rn.f16.f32: IEEE rounding, the CPU's bits
-          "bf16": T.encode_bf16}
-STORAGE = {"f32": types.float32, "f64": types.float64, "f16": types.uint16, "bf16": types.uint16}
-TYPESTR = {"f32": "<f4", "f64": "<f8", "f16": "<u2", "bf16": "<u2"}
+#: float32 -> float16 by ``cvt.rn.f16.f32``: IEEE rounding, the CPU's bits.
+NATIVE_F16 = True
 
 
-# ----------------------------------------------------------------- element and block values
-def _elem_fn(dist, family, encode):
-    """One element from its word (or 64-bit m): the staged value with the
-    full function for flagged elements, or the value function itself."""
-    value = T.VALUE[dist, family]
-    stages = T.STAGED.get((dist, family))
-    if stages is None:
-        def elem(w, prm):
-            return encode(value(w, prm))
-    elif stages[1] is None:
-        pre, _, post = stages
-
-        def elem(w, prm):
-            a, b = pre(w, prm)
-            v, far = post(a, b, prm)
-            if far:
-                v = value(w, prm)
-            return encode(v)
-    else:
-        pre, mid, post = stages
-
-        def elem(w, prm):
-            a, b = pre(w, prm)
-            v, far = post(a, mid(b), prm)
-            if far:
-                v = value(w, prm)
-            return encode(v)
-    return jitable(elem)
+def _storage(kind):
+    """The numba type the kernels store (``_dtypes``' storage type)."""
+    return numba.from_dtype(np.dtype(_dtypes.KINDS[kind].storage))
 
 
-def _block_fn(dist, kind):
-    """(block function, elements per block): the values of counter block b."""
-    family = FAMILY[kind]
-    if dist == "constant":                       # prm = (the value in storage type,)
-        if family == "32":
-            def block(b, k0, k1, s0, s1, prm):
-                return prm[0], prm[0], prm[0], prm[0]
-            return jitable(block), 4
-
-        def block(b, k0, k1, s0, s1, prm):
-            return prm[0], prm[0]
-        return jitable(block), 2
-    elem = _elem_fn(dist, family, ENCODE[kind])
-    if family == "32":
-        def block(b, k0, k1, s0, s1, prm):
-            w0, w1, w2, w3 = block_words(b, k0, k1, s0, s1)
-            return elem(w0, prm), elem(w1, prm), elem(w2, prm), elem(w3, prm)
-        return jitable(block), 4
-
-    def block(b, k0, k1, s0, s1, prm):
-        m0, m1 = block_ms(b, k0, k1, s0, s1)
-        return elem(m0, prm), elem(m1, prm)
-    return jitable(block), 2
-
-
+# ----------------------------------------------------------------- stores
 @jitable
 def _put(out, g, lo, hi, v):
     """out[g - lo] = v if g is in the run [lo, hi] of global indices."""
@@ -289,40 +238,47 @@ def _make_rows(block, E):
     return rows
 
 
-_SOURCE = _ops.source_digest(_ops, _philox, T, sys.modules[__name__])
+_SOURCE = _kernels.source_digest(sys.modules[__name__])
 
 
-def kernel_source(dist, kind, shape, transpose=True):
+def kernel_source(dist, kind, loop, transpose=True):
     """The Python function of the kernel for (distribution, dtype kind,
-    loop shape "contig" or "rows"): what ``cuda.jit`` compiles."""
-    block, E = _block_fn(dist, kind)
-    if shape == "rows":
+    loop "contig" or "rows"): what ``cuda.jit`` compiles."""
+    family = _kernels.family(kind)
+    element = _kernels.element_fn(dist, family, _kernels.encoder(kind, NATIVE_F16), staged=True)
+    block = _kernels.block_fn(dist, family, element)
+    E = _kernels.per_block(kind)
+    if loop == "rows":
         return _make_rows(block, E)
-    return _make_contig(block, E, STORAGE[kind]) if transpose else _make_contig_direct(block, E)
+    return _make_contig(block, E, _storage(kind)) if transpose else _make_contig_direct(block, E)
+
+
+#: Parameters of each distribution, to type a kernel's record ahead of a call.
+_EXAMPLE = {"uniform": lambda kind: _params.uniform(0.0, 1.0, kind),
+            "normal": lambda kind: _params.normal(0.0, 1.0, kind),
+            "trunc_normal": lambda kind: _params.trunc_normal(0.0, 1.0, -2.0, 2.0, kind),
+            "constant": lambda kind: _params.constant(0.0, kind)}
 
 
 def prm_type(dist, kind):
-    f = types.float64 if kind == "f64" else types.float32
-    if dist == "constant":
-        return types.UniTuple(STORAGE[kind], 1)
-    if dist == "trunc_normal":
-        return types.Tuple((f, f, f, f, types.boolean, types.uint64, f, f, f))
-    return types.UniTuple(f, 2)
+    """The numba type of the distribution's parameter record (``_params``),
+    as a call passes it."""
+    return numba.typeof(_EXAMPLE[dist](kind))
 
 
-def signature(dist, kind, shape, ndim=1):
+def signature(dist, kind, loop, ndim=1):
     """The argument types of a kernel (for ``compile_ptx``)."""
-    out = STORAGE[kind][::1]
+    out = _storage(kind)[::1]
     u = types.uint64
     key = (u, u, u, u, prm_type(dist, kind))
-    if shape == "contig":
+    if loop == "contig":
         return (out, u) + key
     return (out, types.int64, types.UniTuple(types.int64, ndim), types.UniTuple(types.int64, ndim),
             types.UniTuple(u, ndim), types.UniTuple(u, ndim)) + key
 
 
 # ----------------------------------------------------------------- NVVM without contraction
-_lock = threading.Lock()           # the NVVM hook's installation and the kernel table
+_lock = threading.Lock()           # the NVVM hook's installation
 _no_fma = threading.local()
 _patched = False
 
@@ -364,7 +320,7 @@ def no_contraction():
 
 
 # ----------------------------------------------------------------- compile and launch
-_KERNELS = {}
+_KERNELS = _kernels.KernelTable()
 
 
 #: numba-cuda links with nvJitLink (LTO) when it is installed, and nvJitLink
@@ -380,16 +336,13 @@ def _jit(fn):
     return enable_cuda_cache(cuda.jit(**JIT_OPTIONS)(fn))
 
 
-def kernel(dist, kind, shape):
-    transpose = bool(CONFIG["transpose"]) and shape == "contig"
-    key = (dist, kind, shape, transpose)
+def kernel(dist, kind, loop):
+    transpose = bool(CONFIG["transpose"]) and loop == "contig"
+    key = (dist, kind, loop, transpose)
     k = _KERNELS.get(key)
-    if k is None:
-        with _lock:
-            k = _KERNELS.get(key)
-            if k is None:
-                k = _KERNELS[key] = _jit(kernel_source(dist, kind, shape, transpose))
-    return k
+    if k is not None:
+        return k
+    return _KERNELS.get_or_build(key, lambda: _jit(kernel_source(dist, kind, loop, transpose)))
 
 
 def _grid(nwork):
@@ -432,10 +385,10 @@ def _view(ptr, n, kind, owner):
     """A 1-D device array of n elements at ``ptr`` in the storage type."""
     if SIMULATOR:
         from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
-        dtype = np.dtype(TYPESTR[kind])
+        dtype = np.dtype(_dtypes.KINDS[kind].typestr)
         buf = (ctypes.c_char * (n * dtype.itemsize)).from_address(ptr)
         return FakeCUDAArray(np.frombuffer(buf, dtype=dtype))
-    desc = {"shape": (n,), "strides": None, "typestr": TYPESTR[kind], "data": (ptr, False), "version": 3}
+    desc = {"shape": (n,), "strides": None, "typestr": _dtypes.KINDS[kind].typestr, "data": (ptr, False), "version": 3}
     return cuda.from_cuda_array_interface(desc, owner=owner, sync=False)
 
 
@@ -445,28 +398,28 @@ def _device_context(ordinal):
     return cuda.gpus[ordinal]
 
 
-def fill(layout, dev, dist, prm, seed, stream):
-    """Enqueue the kernel for ``layout`` (``_buffers.plan_device``) on the
+def fill(region, dev, dist, prm, seed, stream):
+    """Enqueue the kernel for ``region`` (``_buffers.region_device``) on the
     buffer's device and stream."""
     k0, k1, s0, s1 = key_and_stream(seed, stream)
     ordinal = dev.device
     if ordinal is None and not SIMULATOR:
         ordinal = _device_of(dev.ptr)
     with _device_context(ordinal):
-        ptr, n = layout[1]
+        ptr, n = region.flat
         flat = _view(ptr, n, dev.kind, dev.owner)
-        E = 2 if dev.kind == "f64" else 4
-        if layout[0] == "contig":
-            g0 = layout[2]
+        E = _kernels.per_block(dev.kind)
+        if isinstance(region, Contig):
+            g0 = region.g0
             nwork = (int(g0) + n - 1) // E - int(g0) // E + 1       # blocks the run touches
             args = (flat, g0, k0, k1, s0, s1, prm)
         else:
-            _, _, base, shape, mstr, gstr, goff = layout
+            _, base, shape, mstr, gstr, goff = region
             nwork = int(np.prod(shape[:-1])) * (int(shape[-1]) // E + 2)
             args = (flat, base, tuple(np.int64(x) for x in shape), tuple(np.int64(x) for x in mstr),
                     tuple(U64(x) for x in gstr), tuple(U64(x) for x in goff), k0, k1, s0, s1, prm)
         grid, tpb = _grid(nwork)
-        kern = kernel(dist, dev.kind, layout[0])
+        kern = kernel(dist, dev.kind, region.LOOP)
         with no_contraction():
             if SIMULATOR:
                 kern[grid, tpb](*args)
@@ -475,4 +428,3 @@ def fill(layout, dev, dist, prm, seed, stream):
                 kern[grid, tpb, s](*args)
                 if dev.sync_after:
                     s.synchronize()
-

@@ -1,18 +1,58 @@
-"""Host-side parameter preparation: user numbers -> the kernels' ``prm`` tuples.
+"""Host-side parameter preparation: user numbers -> the kernels' ``prm`` records.
 
-The contract does the arithmetic in the family's float type, so parameters
-are rounded to that type here, once (docs/contract.md, "Clarifications").
+Each distribution's parameters travel to the kernels as one named record
+(a NamedTuple, which numba compiles as a tuple with named fields), so the
+math reads ``prm.std``, not ``prm[1]``.  The contract does the arithmetic in
+the family's float type, so parameters are rounded to that type here, once
+(docs/contract.md, "Clarifications").
 """
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 
-from . import _transforms as T
+from ._dtypes import KINDS, numpy_dtype
+
+
+class Uniform(NamedTuple):
+    """x = low + scale u."""
+    low: float
+    scale: float            # high - low
+
+
+class Normal(NamedTuple):
+    """x = mean + std z."""
+    mean: float
+    std: float
+
+
+class TruncNormal(NamedTuple):
+    """x = clamp(mean + std z, lo, hi), z drawn by inversion between the
+    standardised bounds (``_transforms.trunc_normal_f32``)."""
+    mean: float
+    std: float
+    lo: float               # a and b rounded inward to the target dtype
+    hi: float
+    all_lower: bool         # every word takes the lower-tail formula
+    threshold: np.uint64    # words below it take the lower-tail formula
+    pl: float               # Phi(alpha)
+    qb: float               # Q(beta) = 1 - Phi(beta)
+    d: float                # the mass of [alpha, beta]
+
+
+class Constant(NamedTuple):
+    """Every element ``value`` (in the family's float type, encoded at the store)."""
+    value: float
+
+
+#: The parameter record of each distribution.
+RECORD = {"uniform": Uniform, "normal": Normal, "trunc_normal": TruncNormal, "constant": Constant}
 
 
 def ftype(kind):
-    return np.float64 if kind == "f64" else np.float32
+    """The family's float type of a dtype kind (its ``compute`` type)."""
+    return KINDS[kind].compute
 
 
 def to_family(x, kind, name):
@@ -32,13 +72,13 @@ def uniform(low, high, kind):
         scale = hi - lo
     if not np.isfinite(scale):
         raise ValueError(f"high - low = {high!r} - {low!r} overflows {np.dtype(ftype(kind)).name}")
-    return (lo, scale)
+    return Uniform(lo, scale)
 
 
 # cached: models call with the same few parameter sets thousands of times
 @functools.lru_cache(maxsize=4096)
 def normal(mean, std, kind):
-    return (to_family(mean, kind, "mean"), to_family(std, kind, "std"))
+    return Normal(to_family(mean, kind, "mean"), to_family(std, kind, "std"))
 
 
 def _phi(x):
@@ -56,9 +96,7 @@ MIN_MASS = {"32": 1e-28, "64": 1e-290}
 
 
 def _decode16(h, kind):
-    if kind == "bf16":
-        return np.array(np.uint32(h << 16)).view(np.float32)[()]
-    return np.float32(np.array(np.uint16(h)).view(np.float16)[()])
+    return np.float32(np.array(np.uint16(h)).view(numpy_dtype(kind))[()])
 
 
 def _step16(h, up):
@@ -71,17 +109,16 @@ def _step16(h, up):
 def representable_bound(x, kind, up):
     """The smallest (``up``) or largest value of the target dtype that is
     >= x (``up``) or <= x, as a value of the family's float type."""
-    if kind == "f64":
+    if KINDS[kind].family == "64":
         return np.float64(x)
     v = np.float32(x)
     if up and float(v) < x:
         v = np.nextafter(v, np.float32(np.inf))
     if not up and float(v) > x:
         v = np.nextafter(v, np.float32(-np.inf))
-    if kind == "f32":
+    if not KINDS[kind].sixteen_bit:
         return v
-    encode = T.f32_to_bf16_bits if kind == "bf16" else T.f32_to_f16_bits
-    h = int(encode(v))
+    h = int(KINDS[kind].encode(v))
     if (_decode16(h, kind) < v) if up else (_decode16(h, kind) > v):
         h = _step16(h, up)
     return _decode16(h, kind)
@@ -90,7 +127,7 @@ def representable_bound(x, kind, up):
 # cached: models call with the same few parameter sets thousands of times
 @functools.lru_cache(maxsize=4096)
 def trunc_normal(mean, std, a, b, kind):
-    family = "64" if kind == "f64" else "32"
+    family = KINDS[kind].family
     F = ftype(kind)
     alpha = (a - mean) / std
     beta = (b - mean) / std
@@ -113,5 +150,18 @@ def trunc_normal(mean, std, a, b, kind):
     hi = representable_bound(b, kind, up=False)
     if lo > hi:
         raise ValueError(f"no {kind} value lies in [a, b] = [{a!r}, {b!r}]")
-    return (to_family(mean, kind, "mean"), to_family(std, kind, "std"), F(lo), F(hi),
-            bool(all_lower), np.uint64(t), F(pl), F(qb), F(d))
+    return TruncNormal(to_family(mean, kind, "mean"), to_family(std, kind, "std"), F(lo), F(hi),
+                       bool(all_lower), np.uint64(t), F(pl), F(qb), F(d))
+
+
+# cached: models call with the same few parameter sets thousands of times
+@functools.lru_cache(maxsize=4096)
+def constant(value, kind):
+    """Every element ``value``, in the family's float type; the kernels
+    encode it (16-bit kinds: the float32 value rounded to nearest even, the
+    contract's rule), and here it is checked to fit."""
+    k = KINDS[kind]
+    v = to_family(value, kind, "value")
+    if k.sixteen_bit and int(k.encode(v)) & 0x7FFF == k.inf_bits:
+        raise ValueError(f"value={value!r} does not fit in {k.name}")
+    return Constant(v)

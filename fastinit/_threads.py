@@ -71,12 +71,12 @@ def threads_for(n):
     return max(1, min(num_threads(), n // GRAIN))
 
 
-def fill(layout, n, kind, dist, prm, seed, stream):
-    """Fill ``layout`` (``n`` elements) on ``threads_for(n)`` threads."""
+def fill(region, n, kind, dist, prm, seed, stream):
+    """Fill ``region`` (``_buffers``; ``n`` elements) on ``threads_for(n)`` threads."""
     nt = threads_for(n)
-    pieces = _cpu.split(layout, nt) if nt > 1 else [layout]
+    pieces = _cpu.split(region, nt) if nt > 1 else [region]
     if len(pieces) == 1:
-        _cpu.fill(layout, kind, dist, prm, seed, stream)
+        _cpu.fill(region, kind, dist, prm, seed, stream)
         return
     pool = _workers()
     futures = [pool.submit(_cpu.fill, piece, kind, dist, prm, seed, stream) for piece in pieces[1:]]

@@ -1,7 +1,7 @@
 """Words -> floats, target-neutral (contract section 3).
 
-Everything here is written once and compiled for every target (the CPU now,
-numba-cuda later) and also runs unchanged in the interpreter.  Rules that
+Everything here is written once and compiled for every target (the CPU and
+numba-cuda) and also runs unchanged in the interpreter.  Rules that
 keep the bits identical across targets:
 
 * no libm transcendental in the value path: the logarithms are our own;
@@ -490,23 +490,23 @@ def trunc_normal_f64(m, all_lower, threshold, pl, qb, d):
 
 # ----------------------------------------------------------------- element values
 # One function per (family, distribution): word(s) + parameters -> value in
-# the family's float type, scale and shift included.  ``prm`` is a tuple
-# made by ``fastinit._params``.
+# the family's float type, scale and shift included.  ``prm`` is the
+# distribution's record from ``fastinit._params``.
 @jitable
 def _scaled(z, prm):
-    """mean + std * z, prm = (mean, std, ...)."""
-    return fma(prm[1], z, prm[0])
+    """mean + std * z (``_params.Normal`` or ``TruncNormal``)."""
+    return fma(prm.std, z, prm.mean)
 
 
 @jitable
 def _scaled_clamped(z, prm):
-    """mean + std * z clamped to [a', b'], prm = (mean, std, a', b', ...)."""
-    return clamp(fma(prm[1], z, prm[0]), prm[2], prm[3])
+    """mean + std * z clamped to [lo, hi] (``_params.TruncNormal``)."""
+    return clamp(fma(prm.std, z, prm.mean), prm.lo, prm.hi)
 
 
 @jitable
 def value_uniform32(w, prm):
-    return uniform_f32(w, prm[0], prm[1])
+    return uniform_f32(w, prm.low, prm.scale)
 
 
 @jitable
@@ -516,7 +516,7 @@ def value_normal32(w, prm):
 
 @jitable
 def value_trunc32(w, prm):
-    z = trunc_normal_f32(w, prm[4], prm[5], prm[6], prm[7], prm[8])
+    z = trunc_normal_f32(w, prm.all_lower, prm.threshold, prm.pl, prm.qb, prm.d)
     return _scaled_clamped(z, prm)
 
 
@@ -532,7 +532,7 @@ def pre_normal32(w, prm):
 
 @jitable
 def pre_trunc32(w, prm):
-    return trunc_pre_f32(w, prm[4], prm[5], prm[6], prm[7], prm[8])
+    return trunc_pre_f32(w, prm.all_lower, prm.threshold, prm.pl, prm.qb, prm.d)
 
 
 @jitable
@@ -570,7 +570,7 @@ def pre_normal64(m, prm):
 
 @jitable
 def pre_trunc64(m, prm):
-    lower, p = _trunc_p_f64(m, prm[4], prm[5], prm[6], prm[7], prm[8])
+    lower, p = _trunc_p_f64(m, prm.all_lower, prm.threshold, prm.pl, prm.qb, prm.d)
     return _signed_p_and_log(lower, p)
 
 
@@ -589,7 +589,7 @@ def post_trunc64(sp, nl, prm):
 
 @jitable
 def value_uniform64(m, prm):
-    return uniform_f64(m, prm[0], prm[1])
+    return uniform_f64(m, prm.low, prm.scale)
 
 
 @jitable
@@ -599,7 +599,7 @@ def value_normal64(m, prm):
 
 @jitable
 def value_trunc64(m, prm):
-    z = trunc_normal_f64(m, prm[4], prm[5], prm[6], prm[7], prm[8])
+    z = trunc_normal_f64(m, prm.all_lower, prm.threshold, prm.pl, prm.qb, prm.d)
     return _scaled_clamped(z, prm)
 
 

@@ -25,31 +25,26 @@ import warnings
 
 import numpy as np
 
-DISTS = ("uniform", "normal", "trunc_normal")
-CUDA_DISTS = DISTS + ("constant",)
-KINDS = ("f32", "f64", "f16", "bf16")
+from . import _dtypes
+
+DISTS = ("uniform", "normal", "trunc_normal", "constant")
+KINDS = tuple(_dtypes.KINDS)
 SMALL = 1024                    # elements of each buffer
 CACHE_SUFFIXES = (".nbi", ".nbc")   # numba's index and data files
-
-
-def _dtype(kind):
-    if kind == "bf16":
-        import ml_dtypes
-        return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype({"f32": np.float32, "f64": np.float64, "f16": np.float16}[kind])
 
 
 # ----------------------------------------------------------------- the calls that compile
 def _cpu_calls():
     """(what, call) for every distribution, dtype and loop shape."""
     import fastinit as fi
-    fillers = {"uniform": fi.uniform_, "normal": fi.normal_, "trunc_normal": fi.trunc_normal_}
+    fillers = {"uniform": fi.uniform_, "normal": fi.normal_, "trunc_normal": fi.trunc_normal_,
+               "constant": fi.zeros_}
     for dist in DISTS:
         for kind in KINDS:
-            def contig(f=fillers[dist], dt=_dtype(kind)):
+            def contig(f=fillers[dist], dt=_dtypes.numpy_dtype(kind)):
                 f(np.empty(SMALL, dt), seed=0)
 
-            def rows(f=fillers[dist], dt=_dtype(kind)):
+            def rows(f=fillers[dist], dt=_dtypes.numpy_dtype(kind)):
                 f(np.empty((SMALL // 256, 512), dt)[:, ::2], seed=0)     # SMALL elements, strided
             yield f"{dist} {kind} contig", contig
             yield f"{dist} {kind} rows", rows
@@ -79,26 +74,23 @@ def _cuda_fill(dist, kind, shape, rows=2, cols=64):
     array.  (No public filler takes a bfloat16 buffer without torch or
     CuPy, so the buffer description is made here.)"""
     from numba import cuda
-    from . import _buffers, _cuda, _params
-    storage = np.uint16 if kind in ("f16", "bf16") else _params.ftype(kind)
+    from . import _buffers, _cuda
+    storage = _dtypes.KINDS[kind].storage
     cols2 = 2 * cols if shape == "rows" else cols
     arr = cuda.device_array((rows, cols2), storage)
     ptr = arr._ary.ctypes.data if _cuda.SIMULATOR else arr.__cuda_array_interface__["data"][0]
     isz = np.dtype(storage).itemsize
     step = 2 if shape == "rows" else 1
     dev = _buffers.CudaBuffer(ptr, (rows, cols), (cols2 * isz, step * isz), kind, None, None, arr)
-    prm = {"uniform": lambda: _params.uniform(0.0, 1.0, kind),
-           "normal": lambda: _params.normal(0.0, 1.0, kind),
-           "trunc_normal": lambda: _params.trunc_normal(0.0, 1.0, -2.0, 2.0, kind),
-           "constant": lambda: (storage(0),)}[dist]()
-    _cuda.fill(_buffers.plan_device(dev, dev.shape, (0, 0)), dev, dist, prm, 0, 0)
+    prm = _cuda._EXAMPLE[dist](kind)
+    _cuda.fill(_buffers.region_device(dev, dev.shape, (0, 0)), dev, dist, prm, 0, 0)
     if not _cuda.SIMULATOR:
         cuda.synchronize()
     return arr
 
 
 def _cuda_calls():
-    for dist in CUDA_DISTS:
+    for dist in DISTS:
         for kind in KINDS:
             for shape in ("contig", "rows"):
                 yield f"{dist} {kind} {shape}", lambda d=dist, k=kind, s=shape: _cuda_fill(d, k, s)

@@ -14,7 +14,6 @@ import warnings
 import numpy as np
 
 from . import _buffers, _params, _threads
-from . import _transforms as T
 from ._fans import LAYOUTS, NONLINEARITIES, calculate_gain, compute_fans
 
 __all__ = [
@@ -169,28 +168,33 @@ class _Call:
     def empty(self):
         return self.size == 0
 
-    def plan(self):
-        """The memory plan (``_buffers``): the last check, as it refuses
-        overlapping elements; None for an empty buffer."""
+    def region(self):
+        """Where the elements lie and which global indices they have
+        (``_buffers.region``): the last check, as it refuses overlapping
+        elements; None for an empty buffer."""
         if self.empty:
             return None
         if self.dev is not None:
-            return _buffers.plan_device(self.dev, self.gshape, self.offsets)
-        return _buffers.plan(self.arr, self.gshape, self.offsets)
+            return _buffers.region_device(self.dev, self.gshape, self.offsets)
+        return _buffers.region(self.arr, self.gshape, self.offsets)
 
     def fill(self, dist, prm):
-        layout = self.plan()
+        """Fill with ``dist`` (``_params.RECORD``), every element drawn from
+        the seed; with ``seed=DEFERRED``, return ``run(seed)`` instead."""
+        region = self.region()
         if self.seed is DEFERRED:
-            return lambda seed: self._run(layout, dist, prm, _u64(seed, "seed"))
-        return self._run(layout, dist, prm, _resolve_seed(self.seed))
+            return lambda seed: self._run(region, dist, prm, _u64(seed, "seed"))
+        if dist == "constant":              # no words drawn: the generator stays where it was
+            return self._run(region, dist, prm, 0)
+        return self._run(region, dist, prm, _resolve_seed(self.seed))
 
-    def _run(self, layout, dist, prm, seed):
-        if layout is None:
+    def _run(self, region, dist, prm, seed):
+        if region is None:
             return self.buf
         if self.dev is not None:
-            self.cuda.fill(layout, self.dev, dist, prm, seed, self.stream)
+            self.cuda.fill(region, self.dev, dist, prm, seed, self.stream)
         else:
-            _threads.fill(layout, self.size, self.kind, dist, prm, seed, self.stream)
+            _threads.fill(region, self.size, self.kind, dist, prm, seed, self.stream)
         _buffers.written(self.buf)
         return self.buf
 
@@ -285,7 +289,9 @@ def _trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, war
 
 
 # ----------------------------------------------------------------- variance scaling
-def _fans(call, layout, fan_in, fan_out, need):
+def _fans_of(call, layout, fan_in, fan_out, need):
+    """(fan_in, fan_out) of the call's global shape in ``layout``, with the
+    given ones taking precedence (those in ``need`` must exist)."""
     _choice(layout, "layout", LAYOUTS)
     given = {"fan_in": fan_in, "fan_out": fan_out}
     for name, v in given.items():
@@ -328,7 +334,7 @@ def variance_scaling_(buf, scale=1.0, mode="fan_in", distribution="truncated_nor
         _choice(layout, "layout", LAYOUTS)
         warnings.warn("Initializing zero-element tensors is a no-op", UserWarning, stacklevel=3)
         return call.buf
-    fi, fo = _fans(call, layout, fan_in, fan_out, need)
+    fi, fo = _fans_of(call, layout, fan_in, fan_out, need)
     n = {"fan_in": fi, "fan_out": fo}.get(mode) or (fi + fo) / 2.0
     variance = scale / n
     if distribution == "uniform":
@@ -447,30 +453,7 @@ def constant_(buf, value, *, seed=None, stream=0, global_shape=None, offsets=Non
     """
     call = _Call(buf, seed, stream, global_shape, offsets)
     value = _real(value, "value")
-    v = _params.to_family(value, call.kind, "value")
-    if call.kind in ("f16", "bf16"):
-        encode, inf_bits = {"f16": (T.f32_to_f16_bits, 0x7C00), "bf16": (T.f32_to_bf16_bits, 0x7F80)}[call.kind]
-        bits = int(encode(v))
-        if bits & 0x7FFF == inf_bits:
-            raise ValueError(f"value={value!r} does not fit in {_buffers.DTYPE_NAME[call.kind]}")
-        v = np.uint16(bits)
-    layout = call.plan() if call.dev is not None else None   # the CPU writes through NumPy
-    if call.seed is DEFERRED:
-        return lambda seed: _constant(call, v, layout)
-    return _constant(call, v, layout)
-
-
-def _constant(call, v, layout):
-    buf = call.buf
-    if call.empty:
-        return buf
-    if call.dev is not None:
-        storage = np.uint16 if call.kind in ("f16", "bf16") else _params.ftype(call.kind)
-        call.cuda.fill(layout, call.dev, "constant", (storage(v),), 0, 0)
-    else:
-        call.arr[...] = v
-    _buffers.written(buf)
-    return buf
+    return call.fill("constant", _params.constant(value, call.kind))
 
 
 def zeros_(buf, *, seed=None, stream=0, global_shape=None, offsets=None):

@@ -110,7 +110,7 @@ def test_pieces_agree_with_small_calls(fill, dtype):
 @pytest.mark.parametrize("view", ["contig", "offset", "rows", "rows-3d"])
 @pytest.mark.parametrize("parts", [2, 3, 7, 64])
 def test_split_pieces_fill_the_same_bits(view, parts):
-    """``_cpu.split`` cuts a buffer's plan into pieces (at block multiples
+    """``_cpu.split`` cuts a buffer's region into pieces (at block multiples
     for a contiguous run, along the longest dimension for a strided one);
     the pieces filled one by one equal the whole fill, every element once."""
     if view == "contig":
@@ -128,9 +128,9 @@ def test_split_pieces_fill_the_same_bits(view, parts):
     ref = make(np.full_like(whole, np.nan))
     fi.trunc_normal_(ref, seed=3, global_shape=gshape, offsets=offs)
     got = make(np.full_like(whole, np.nan))
-    plan = _buffers.plan(got, tuple(gshape), tuple(offs))
+    region = _buffers.region(got, tuple(gshape), tuple(offs))
     prm = fi.api._params.trunc_normal(0.0, 1.0, -2.0, 2.0, "f32")
-    pieces = _cpu.split(plan, parts)
+    pieces = _cpu.split(region, parts)
     assert 1 <= len(pieces) <= parts
     for piece in pieces:
         _cpu.fill(piece, "f32", "trunc_normal", prm, 3, 0)
