@@ -6,15 +6,11 @@ store written chunk by chunk (``bench/dask_bench.py``).
 
 The full run's figures are in bench/NOTES.md and the README.
 """
-import os
-import sys
-
 import pytest
 
 pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'fastinit[dask]')")
 pytest.importorskip("zarr", minversion="3", reason="zarr >= 3 is not installed")
-sys.path.insert(0, os.path.dirname(__file__))
-from dask_bench import run  # noqa: E402
+from dask_bench import run  # noqa: E402  (bench/ is on pytest's pythonpath)
 
 
 def test_smoke_run_reports_rates_invariance_and_zarr(tmp_path):

@@ -21,7 +21,7 @@ and cached on disk:
   task.
 
 The loops are built from ``_kernels``' element and block functions, which
-the CUDA kernels share; "constant" runs the same loops with no words drawn.
+the CUDA kernels share; "constant" is NumPy's assignment (``fill``).
 
 Every kernel is one serial function compiled with ``nogil``; ``_threads``
 runs it on pieces of the buffer (``split``) on several threads at once.
@@ -36,7 +36,7 @@ import sys
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from . import _kernels, _ops, _transforms as T
+from . import _dtypes, _kernels, _ops, _transforms as T
 from ._buffers import Contig, Rows
 from ._ops import jitable, native_f16
 from ._philox import block_ms, block_words, key_and_stream
@@ -313,8 +313,32 @@ def _build(dist, kind, loop):
 
 def fill(region, kind, dist, prm, seed, stream):
     """Run the kernel for ``region`` (a ``_buffers.Contig`` or ``Rows``, or
-    a piece of one from ``split``) on the calling thread."""
+    a piece of one from ``split``) on the calling thread.
+
+    "constant" draws no words, so its loop is a plain store, and NumPy's
+    assignment is that loop already compiled (it releases the GIL, so the
+    pieces run on threads as the kernels do): a numba twin of the CUDA
+    constant kernel ran at the same speed and cost 0.3-0.4 s to compile on a
+    model's first build (bench/NOTES.md)."""
+    if dist == "constant":
+        _view(region)[...] = _stored(kind, prm.value)
+        return
     kernel(dist, kind, region.LOOP)(*region, *key_and_stream(seed, stream), prm)
+
+
+@functools.lru_cache(maxsize=4096)    # models fill thousands of biases and norms with 0 and 1
+def _stored(kind, value):
+    return _dtypes.KINDS[kind].stored(value)
+
+
+def _view(region):
+    """The elements of ``region`` as one NumPy view."""
+    if isinstance(region, Contig):
+        return region.flat
+    flat = region.flat
+    size = flat.itemsize
+    return np.lib.stride_tricks.as_strided(flat[region.base:], shape=tuple(int(n) for n in region.shape),
+                                           strides=tuple(int(s) * size for s in region.mstr), writeable=True)
 
 
 def split(region, parts):

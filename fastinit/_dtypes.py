@@ -53,6 +53,11 @@ class Kind:
         """Stored as uint16 bits of a float32 value rounded once."""
         return self.storage is np.uint16
 
+    def stored(self, v):
+        """What the kernels store for the compute value ``v``: ``encode``
+        run on the host."""
+        return self.storage(self.encode(v))
+
 
 KINDS = {k.code: k for k in (
     Kind("f32", "float32", "32", 4, np.float32, np.float32, T.encode_identity, None, None,

@@ -11,7 +11,7 @@ Every function here has three faces:
 * an ``@overload`` tying the two together, so that jitted code calling
   ``fma(a, b, c)`` gets the intrinsic.
 
-Integer conventions (style habit 9): random words and bit patterns travel as
+Integer conventions: random words and bit patterns travel as
 ``uint64`` holding 32-bit values, masked after every operation that could
 carry; the bit casts below take and return ``uint64``.
 """

@@ -5,7 +5,7 @@ SC'11.  Constants and round structure as in Random123's
 ``include/Random123/philox.h`` (``philox4x32round``, ``philox4x32bumpkey``);
 known-answer vectors in ``tests/data/philox4x32_10_kat.txt``.
 
-All values are ``uint64`` holding 32-bit words (style habit 9): the 32x32
+All values are ``uint64`` holding 32-bit words: the 32x32
 products fit in 64 bits, and every sum that could carry is masked.
 """
 import numpy as np

@@ -27,7 +27,8 @@ import numpy as np
 
 from . import _dtypes
 
-DISTS = ("uniform", "normal", "trunc_normal", "constant")
+DISTS = ("uniform", "normal", "trunc_normal")
+CUDA_DISTS = DISTS + ("constant",)      # the CPU's constant fill is NumPy's (``_cpu.fill``)
 KINDS = tuple(_dtypes.KINDS)
 SMALL = 1024                    # elements of each buffer
 CACHE_SUFFIXES = (".nbi", ".nbc")   # numba's index and data files
@@ -37,8 +38,7 @@ CACHE_SUFFIXES = (".nbi", ".nbc")   # numba's index and data files
 def _cpu_calls():
     """(what, call) for every distribution, dtype and loop shape."""
     import fastinit as fi
-    fillers = {"uniform": fi.uniform_, "normal": fi.normal_, "trunc_normal": fi.trunc_normal_,
-               "constant": fi.zeros_}
+    fillers = {"uniform": fi.uniform_, "normal": fi.normal_, "trunc_normal": fi.trunc_normal_}
     for dist in DISTS:
         for kind in KINDS:
             def contig(f=fillers[dist], dt=_dtypes.numpy_dtype(kind)):
@@ -90,7 +90,7 @@ def _cuda_fill(dist, kind, shape, rows=2, cols=64):
 
 
 def _cuda_calls():
-    for dist in DISTS:
+    for dist in CUDA_DISTS:
         for kind in KINDS:
             for shape in ("contig", "rows"):
                 yield f"{dist} {kind} {shape}", lambda d=dist, k=kind, s=shape: _cuda_fill(d, k, s)

@@ -52,7 +52,6 @@ def gpu(test):
 SIM_SCRIPT = """
 import sys
 sys.setswitchinterval(2e-4)    # simulated threads meet at barriers: switch often
-sys.path.insert(0, {tests!r})
 from numba import cuda
 import cuda_checks as C
 from fastinit import _cuda
@@ -71,8 +70,9 @@ def test_simulator_writes_the_cpu_bits(check, count):
     """Every filler, dtype, view, shard (also across g = 2^32, the counter
     carry and the end of the 2^64 range) and far tail, at three launch
     configurations, in the numba-cuda simulator."""
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    r = subprocess.run([sys.executable, "-c", SIM_SCRIPT.format(tests=TESTS, check=check, count=count)],
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [TESTS, os.environ.get("PYTHONPATH")])))
+    r = subprocess.run([sys.executable, "-c", SIM_SCRIPT.format(check=check, count=count)],
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     lines = r.stdout.splitlines()
