@@ -38,13 +38,13 @@ try:
 except ImportError as e:                # pragma: no cover  (the test extra installs dask)
     raise ImportError(f"fastinit.dask needs dask[array] ({e}): pip install 'fastinit[dask]'") from e
 
-from . import CONTRACT_VERSION
+from . import CONTRACT_VERSION, _dtypes
 from . import api as _fi
 
 #: fastinit's fillers by their name here (without the trailing underscore).
 FILLERS = {name[:-1]: getattr(_fi, name) for name in _fi.__all__ if name.endswith("_")}
 __all__ = sorted(FILLERS) + ["fill_zarr", "FILLERS"]
-DTYPES = ("float32", "float64", "float16", "bfloat16")
+DTYPES = tuple(k.name for k in _dtypes.KINDS.values())
 
 
 def _shape(shape):
@@ -64,7 +64,7 @@ def _dtype(dtype):
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt is None or dt.name not in DTYPES:
+    if dt is None or _dtypes.of_numpy(dt) is None:
         raise TypeError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
     return dt
 
