@@ -39,6 +39,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from . import _dtypes, _kernels, _ops, _transforms as T
 from ._buffers import Contig, Rows
 from ._ops import jitable, native_f16
+from ._kernels import row_start
 from ._philox import block_ms, block_words, key_and_stream
 
 U64 = np.uint64
@@ -265,13 +266,7 @@ def _make_rows(block, per_block):
         for t in range(nrows * nch):
             r = t // nch
             c = t - r * nch
-            mem = base
-            g_row = goff[d - 1]
-            for k in range(d - 2, -1, -1):
-                ik = r % shape[k]
-                r //= shape[k]
-                mem += ik * mstr[k]
-                g_row += (goff[k] + U64(ik)) * gstr[k]
+            mem, g_row = row_start(r, base, shape, mstr, gstr, goff)
             j0 = c * CH
             j1 = min(j0 + CH, rowlen)
             gs = g_row + U64(j0)

@@ -37,6 +37,7 @@ from numba.core import config as _numba_config
 
 from . import _dtypes, _kernels, _params
 from ._buffers import Contig
+from ._kernels import row_start
 from ._ops import jitable
 from ._philox import key_and_stream
 
@@ -224,13 +225,7 @@ def _make_rows(block, E):
         while t < total:
             r = np.int64(t // nbr)
             q = t - U64(r) * nbr
-            mem = base
-            lo = goff[d - 1]
-            for k in range(d - 2, -1, -1):
-                ik = r % shape[k]
-                r //= shape[k]
-                mem += ik * mstr[k]
-                lo += (goff[k] + U64(ik)) * gstr[k]
+            mem, lo = row_start(r, base, shape, mstr, gstr, goff)
             b = lo // EE + q
             hi = lo + U64(rowlen - 1)
             store(flat, mem, ms, b * EE, lo, hi, block(b, k0, k1, s0, s1, prm))

@@ -102,6 +102,21 @@ def block_fn(dist, family, element):
     return jitable(block)
 
 
+@jitable
+def row_start(r, base, shape, mstr, gstr, goff):
+    """(memory index, global index) of the first element of row r of a
+    ``_buffers.Rows`` region, whose rows run along the last dimension."""
+    d = len(shape)
+    mem = base
+    g = goff[d - 1]
+    for k in range(d - 2, -1, -1):
+        ik = r % shape[k]
+        r //= shape[k]
+        mem += ik * mstr[k]
+        g += (goff[k] + U64(ik)) * gstr[k]
+    return mem, g
+
+
 def source_digest(target):
     """A digest of every source inlined into a kernel of module ``target``.
 
