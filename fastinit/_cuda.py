@@ -11,10 +11,12 @@ code, compiled by NVVM instead of the CPU's LLVM, so the bits are the same
 * ``rows``: anything else (strided views, shards cut along inner
   dimensions): one thread per (row, block of that row).
 
+The element and block values are ``_kernels``', shared with the CPU.
 Normals and truncated normals take the staged functions of ``_transforms``
-per element (the central branch of the inverse CDF, then the full function
-only for the flagged far-tail elements, in a branch that a warp rarely
-takes): the same operations, so the same bits as the CPU kernels.
+per element (``_kernels.element_fn(staged=True)``: the central branch of the
+inverse CDF, then the full function only for the flagged far-tail elements,
+in a branch that a warp rarely takes): the same operations, so the same
+bits as the CPU kernels.
 
 Bit-identity with the CPU needs one thing numba-cuda does not offer as an
 option: NVVM contracts ``a * b + c`` into an FMA by default and emits
