@@ -9,9 +9,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+# run as a script: tests/ (the script's directory) is on sys.path, for
+# models; the repository root is added for fastinit
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import fastinit.torch as ft                      # noqa: E402
-from fastinit._llama import llama                # noqa: E402
+from models import llama                         # noqa: E402
 
 SEED = 1234
 

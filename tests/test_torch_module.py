@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import fastinit as fi                      # noqa: E402
 import fastinit.torch as ft                # noqa: E402
-from fastinit._llama import llama          # noqa: E402
+from models import llama                   # noqa: E402
 
 nn = torch.nn
 SEED = 2024
@@ -278,65 +278,6 @@ def test_materialize_bad_input_allocates_nothing():
     assert torch.equal(m.rope, torch.arange(8.0))
 
 
-def test_patch_covers_modules_that_imported_fillers_and_tensor_methods():
-    """MultiheadAttention and nn.Transformer call xavier_uniform_ imported by
-    name; HF's 4.x _init_weights calls weight.data.normal_."""
-    import torch.nn.modules.activation as act
-    w = torch.empty(300)
-    torch.manual_seed(5)
-    with ft.patch():
-        assert act.xavier_uniform_.__code__ is ft._patch._TRAMPOLINE["xavier_uniform_"]
-        w.data.normal_(mean=0.0, std=0.02)
-        u = torch.empty(100).uniform_(-1, **{"to": 2})
-    assert act.xavier_uniform_ is torch.nn.init.xavier_uniform_
-    assert act.xavier_uniform_.__code__ is ft._patch._TORCH_CODE["xavier_uniform_"]
-    assert "normal_" not in vars(torch.Tensor) and torch.Tensor.normal_ is ft._patch._ORIGINAL_METHOD["normal_"]
-    torch.manual_seed(5)
-    seed = ft._patch._seed(None)
-    assert torch.equal(w, fi.normal_(torch.empty(300), 0.0, 0.02, seed=seed))
-    assert u.min() >= -1 and u.max() < 2
-    torch.manual_seed(0)
-    with ft.patch():
-        a = nn.MultiheadAttention(16, 2)
-    torch.manual_seed(0)
-    b = nn.MultiheadAttention(16, 2)
-    assert not torch.equal(a.in_proj_weight, b.in_proj_weight)      # fastinit's values, not torch's
-
-
-def test_patch_leaves_its_own_tables_alone():
-    P = ft._patch
-    with ft.patch():
-        assert all(P._ORIGINAL[n].__code__ is P._TORCH_CODE[n] for n in ft.PATCHED)
-    assert P.normal_ is P._REPLACEMENT["normal_"] and P._ORIGINAL["normal_"].__code__ is torch.nn.init.normal_.__code__
-
-
-def test_transformers_from_config_under_patch(monkeypatch):
-    """transformers 5 calls torch's fillers through a table it took at import
-    (initialization.TORCH_INIT_FUNCTIONS): patch() reaches it too."""
-    transformers = pytest.importorskip("transformers")
-    hi = pytest.importorskip("transformers.initialization")
-    cfg = transformers.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                   num_attention_heads=4, num_key_value_heads=2, vocab_size=300)
-    filled = []
-    real = fi.api.normal_
-    monkeypatch.setattr(fi.api, "normal_", lambda buf, *a, **k: filled.append(tuple(buf.shape)) or real(buf, *a, **k))
-
-    def build():
-        torch.manual_seed(0)
-        with ft.patch():
-            return transformers.AutoModelForCausalLM.from_config(cfg)
-    a, b = build(), build()
-    assert (64, 64) in filled and (300, 64) in filled
-    assert hi.TORCH_INIT_FUNCTIONS["normal_"] is torch.nn.init.normal_
-    assert torch.nn.init.normal_.__code__ is ft._patch._TORCH_CODE["normal_"]
-    _equal(_state(a), _state(b))
-    torch.manual_seed(0)
-    c = transformers.AutoModelForCausalLM.from_config(cfg)
-    q = a.model.layers[0].self_attn.q_proj.weight
-    assert not torch.equal(q, c.model.layers[0].self_attn.q_proj.weight)
-    assert q.std().item() == pytest.approx(0.02, rel=0.1) and (a.model.norm.weight == 1).all()
-
-
 def test_materialize_keeps_what_is_not_on_meta():
     """A loaded backbone and a new head on meta: only the head is initialized."""
     m = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4))
@@ -428,3 +369,16 @@ def test_materialize_refuses_a_reset_that_skips_a_tensor():
         m = Scaled()
     with pytest.raises(RuntimeError, match="did not write.*scale"):
         ft.materialize_(m, "cpu", seed=SEED)
+
+
+def test_materialize_writes_only_the_meta_tensors_of_a_torch_module():
+    """A new weight on meta beside a loaded bias: torch.nn's modules are
+    written per tensor (a module's own reset_parameters would write both)."""
+    m = nn.Linear(4, 3)
+    with torch.no_grad():
+        m.bias.fill_(7.0)
+    m.weight = nn.Parameter(torch.empty(3, 4, device="meta"))
+    ft.materialize_(m, "cpu", seed=SEED)
+    assert (m.bias == 7).all()
+    ref = ft.init_module_(nn.Linear(4, 3), seed=SEED)
+    assert torch.equal(m.weight, ref.weight)

@@ -13,6 +13,7 @@ import fastinit.torch as ft                # noqa: E402
 import fastinit.torch._patch as fp         # noqa: E402
 
 init = torch.nn.init
+nn = torch.nn
 
 
 def installed():
@@ -516,3 +517,73 @@ def test_device_context_keeps_fastinit():
         b = _model()
     for (name, p), q in zip(a.named_parameters(), b.parameters()):
         assert torch.equal(p, q), name
+
+
+# ----------------------------------------------------------------- whole modules and libraries under patch()
+def _state(m):
+    return {k: v.detach().clone() for k, v in m.state_dict().items()}
+
+
+def _equal(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
+
+
+def test_patch_covers_modules_that_imported_fillers_and_tensor_methods():
+    """MultiheadAttention and nn.Transformer call xavier_uniform_ imported by
+    name; HF's 4.x _init_weights calls weight.data.normal_."""
+    import torch.nn.modules.activation as act
+    w = torch.empty(300)
+    torch.manual_seed(5)
+    with ft.patch():
+        assert act.xavier_uniform_.__code__ is ft._patch._TRAMPOLINE["xavier_uniform_"]
+        w.data.normal_(mean=0.0, std=0.02)
+        u = torch.empty(100).uniform_(-1, **{"to": 2})
+    assert act.xavier_uniform_ is torch.nn.init.xavier_uniform_
+    assert act.xavier_uniform_.__code__ is ft._patch._TORCH_CODE["xavier_uniform_"]
+    assert "normal_" not in vars(torch.Tensor) and torch.Tensor.normal_ is ft._patch._ORIGINAL_METHOD["normal_"]
+    torch.manual_seed(5)
+    seed = ft._patch._seed(None)
+    assert torch.equal(w, fi.normal_(torch.empty(300), 0.0, 0.02, seed=seed))
+    assert u.min() >= -1 and u.max() < 2
+    torch.manual_seed(0)
+    with ft.patch():
+        a = nn.MultiheadAttention(16, 2)
+    torch.manual_seed(0)
+    b = nn.MultiheadAttention(16, 2)
+    assert not torch.equal(a.in_proj_weight, b.in_proj_weight)      # fastinit's values, not torch's
+
+
+def test_patch_leaves_its_own_tables_alone():
+    P = ft._patch
+    with ft.patch():
+        assert all(P._ORIGINAL[n].__code__ is P._TORCH_CODE[n] for n in ft.PATCHED)
+    assert P.normal_ is P._REPLACEMENT["normal_"] and P._ORIGINAL["normal_"].__code__ is torch.nn.init.normal_.__code__
+
+
+def test_transformers_from_config_under_patch(monkeypatch):
+    """transformers 5 calls torch's fillers through a table it took at import
+    (initialization.TORCH_INIT_FUNCTIONS): patch() reaches it too."""
+    transformers = pytest.importorskip("transformers")
+    hi = pytest.importorskip("transformers.initialization")
+    cfg = transformers.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, vocab_size=300)
+    filled = []
+    real = fi.api.normal_
+    monkeypatch.setattr(fi.api, "normal_", lambda buf, *a, **k: filled.append(tuple(buf.shape)) or real(buf, *a, **k))
+
+    def build():
+        torch.manual_seed(0)
+        with ft.patch():
+            return transformers.AutoModelForCausalLM.from_config(cfg)
+    a, b = build(), build()
+    assert (64, 64) in filled and (300, 64) in filled
+    assert hi.TORCH_INIT_FUNCTIONS["normal_"] is torch.nn.init.normal_
+    assert torch.nn.init.normal_.__code__ is ft._patch._TORCH_CODE["normal_"]
+    _equal(_state(a), _state(b))
+    torch.manual_seed(0)
+    c = transformers.AutoModelForCausalLM.from_config(cfg)
+    q = a.model.layers[0].self_attn.q_proj.weight
+    assert not torch.equal(q, c.model.layers[0].self_attn.q_proj.weight)
+    assert q.std().item() == pytest.approx(0.02, rel=0.1) and (a.model.norm.weight == 1).all()

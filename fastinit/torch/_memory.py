@@ -3,9 +3,10 @@
 On Linux with THP in ``madvise`` mode (the default of many distributions),
 torch's CPU allocations get 4 KiB pages, and the first touch of a fresh
 tensor (one page fault per 4 KiB) costs more than fastinit's fill of it.
-``madvise(MADV_HUGEPAGE)`` on the tensor's page-aligned range, before the
-first touch, lets the kernel fault 2 MiB at a time.  NumPy does the same for
-its large arrays (``numpy/_core/src/multiarray/alloc.c``).
+``madvise(MADV_HUGEPAGE)`` on the whole 2 MiB pages inside the tensor's
+memory, before the first touch, lets the kernel fault 2 MiB at a time
+(figures in bench/NOTES.md, "Fresh memory").  NumPy does the same for its
+large arrays (``numpy/_core/src/multiarray/alloc.c``).
 """
 import ctypes
 import ctypes.util
@@ -34,12 +35,22 @@ if sys.platform.startswith("linux"):
 
 
 def advise_hugepages(tensor):
-    """Ask for transparent huge pages on the whole 2 MiB pages inside a CPU
-    tensor's memory (32 MiB or more), before its first touch.  A hint:
-    returns whether the kernel accepted it, never raises, and does not change
-    any value.  Measured on the 2-core EPYC: a fresh 2^28-element float32
-    ``fill_`` 1.63 -> 6.81 G/s, fastinit ``normal_`` 1.00 -> 2.31 G/s."""
-    if _madvise is None or tensor.device.type != "cpu" or is_dtensor(tensor):
+    """Ask for transparent huge pages on a CPU tensor's memory, before its
+    first touch: ``madvise(MADV_HUGEPAGE)`` on the whole 2 MiB pages inside
+    the tensor's storage (all of it, also for a view); the partial pages at
+    its ends are left as they are.  A hint: no value changes, and memory
+    already touched keeps its pages until khugepaged collapses them.
+    Speed-ups measured on fresh tensors are in bench/NOTES.md.
+
+    Returns True when the kernel accepted the advice.  False, without asking
+    it, for a storage under ``HUGEPAGE_MIN_BYTES`` or holding no whole 2 MiB
+    page, a tensor on another device (meta, CUDA), a DTensor (advise its
+    local tensor instead), a tensor without strided memory of its own
+    (sparse, a fake tensor), or where there is no ``madvise`` (not Linux);
+    False too when the kernel refused it (one built without transparent
+    huge pages)."""
+    if (_madvise is None or tensor.device.type != "cpu" or is_dtensor(tensor)
+            or tensor.layout is not torch.strided or type(tensor) not in (torch.Tensor, torch.nn.Parameter)):
         return False
     nbytes = tensor.untyped_storage().nbytes()
     if nbytes < HUGEPAGE_MIN_BYTES:

@@ -7,25 +7,26 @@ import numbers
 import torch
 from torch import nn
 
+from .. import _dtypes
 from .. import api as _fi
 from . import _memory
-from ._patch import _fill, _trunc, patch, resolving
+from ._fill import FLOATS, fill_pieces, resolving, trunc_normal
+from ._patch import patch
 from ._schemes import NEEDS_LAYERS, RULES, SCHEMES, count_layers, options
 from ._shard import is_dtensor, pieces
 
 __all__ = ["init_module_", "materialize_", "SCHEMES"]
 
 
-_FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-
-
-class _Plan:
-    """What a scheme writes, in the order torch's constructors would:
-    modules in post-order (children before their parent), so a parent's
-    rule for a child's tensor (MultiheadAttention's ``out_proj.bias``,
-    ``nn.Transformer``'s matrices) comes last.  Built, and checked, before
-    anything is written.  ``materializing``: only meta tensors are written
-    (the others keep their values)."""
+class _InitSchedule:
+    """A module's init schedule: the steps a scheme writes (a fill of one
+    tensor, or a module's own ``reset_parameters``), then the overrides, in
+    the order torch's constructors would write them: modules in post-order
+    (children before their parent), so a parent's rule for a child's tensor
+    (MultiheadAttention's ``out_proj.bias``, ``nn.Transformer``'s matrices)
+    comes last.  Built, and checked, before anything is written (``run``
+    writes).  ``materializing``: only meta tensors are written (the others
+    keep their values)."""
 
     def __init__(self, module, seed, scheme, overrides, strict, opts, materializing=False):
         self.seed = _fi._u64(seed, "seed")
@@ -115,7 +116,7 @@ class _Plan:
                     apply(fill, params_buffers[name], self.seed, name)
             for name, fn in self.overrides:
                 t = params_buffers[name]
-                _fill(t, (self.seed, name, pieces(t)), fn)
+                fill_pieces(t, (self.seed, name, pieces(t)), fn)
         # materializing: a module's own reset_parameters that skipped one of its tensors
         overridden = {n for n, _ in self.overrides}
         skipped = [n for n in self.resets if params_buffers[n]._version == before[n]
@@ -138,8 +139,8 @@ def _check_fill(name, t, fill):
     """The checks a fill would make on its own, made before anything is written."""
     if fill.kind == "zero_int":
         return
-    if t.dtype not in _FLOATS:
-        raise TypeError(f"{name} has dtype {t.dtype}; fastinit fills float32, float64, float16 and bfloat16 "
+    if t.dtype not in FLOATS:
+        raise TypeError(f"{name} has dtype {t.dtype}; fastinit fills {_dtypes.SUPPORTED} "
                         f"(give it an override, or leave it out with strict=False)")
     local = t._local_tensor if is_dtensor(t) else t
     if local.device.type not in ("cpu", "meta", "cuda"):
@@ -224,7 +225,7 @@ def _overrides(overrides, module, tensors, writable):
 
 def _constant_filler(value):
     def fill(buf, **kw):
-        if buf.dtype in _FLOATS:
+        if buf.dtype in FLOATS:
             return _fi.constant_(buf, value, **kw)
         return buf.fill_(value)                 # an integer buffer (a step counter)
     return fill
@@ -238,9 +239,9 @@ def apply(fill, tensor, seed, stream):
     if fill.kind == "compute":
         tensor.copy_(fill.args[0]())
         return
-    fn = {"uniform": _fi.uniform_, "normal": _fi.normal_, "trunc_normal": _trunc, "constant": _fi.constant_}[fill.kind]
+    fn = {"uniform": _fi.uniform_, "normal": _fi.normal_, "trunc_normal": trunc_normal, "constant": _fi.constant_}[fill.kind]
     parts = pieces(tensor)
-    _fill(tensor, (seed, stream, parts), fn, *fill.args)
+    fill_pieces(tensor, (seed, stream, parts), fn, *fill.args)
     for p in parts:
         for row in fill.zero_rows:
             lo = p.offsets[0]
@@ -289,7 +290,7 @@ def init_module_(module, *, seed, scheme="torch", overrides=None, strict=True, *
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
-    return _Plan(module, seed, scheme, overrides, strict, scheme_options).run(module)
+    return _InitSchedule(module, seed, scheme, overrides, strict, scheme_options).run(module)
 
 
 def materialize_(module, device, *, seed, scheme="torch", dtype=None, overrides=None, **scheme_options):
@@ -327,10 +328,10 @@ def materialize_(module, device, *, seed, scheme="torch", dtype=None, overrides=
         raise ValueError(f"device must be a torch device or its name; got {device!r} ({e})") from None
     if device.type == "meta":
         raise ValueError("device must be a real device, not 'meta'")
-    if dtype is not None and dtype not in _FLOATS:
-        raise TypeError(f"dtype must be None or one of float32, float64, float16, bfloat16 (what fastinit "
-                        f"fills); got {dtype!r}")
-    plan = _Plan(module, seed, scheme, overrides, True, scheme_options, materializing=True)
+    if dtype is not None and dtype not in FLOATS:
+        raise TypeError(f"dtype must be None or one of {_dtypes.SUPPORTED} (what fastinit fills); "
+                        f"got {dtype!r}")
+    schedule = _InitSchedule(module, seed, scheme, overrides, True, scheme_options, materializing=True)
     memo = {}
     for mod in module.modules():
         for store, is_param in ((mod._parameters, True), (mod._buffers, False)):
@@ -341,4 +342,4 @@ def materialize_(module, device, *, seed, scheme="torch", dtype=None, overrides=
                     new = _memory.allocate_like(t, device, dtype)
                     memo[id(t)] = nn.Parameter(new, requires_grad=t.requires_grad) if is_param else new
                 store[attr] = memo[id(t)]
-    return plan.run(module)
+    return schedule.run(module)

@@ -35,6 +35,7 @@ import torch
 from torch.nn import init as _init
 
 from .. import api as _fi
+from ._fill import FLOATS, current_resolver, kaiming_std, shard_kw, trunc_normal, xavier_bound, xavier_std
 from ._memory import advise_hugepages
 from ._shard import pieces
 
@@ -66,31 +67,11 @@ def _copy(f):
 _ORIGINAL = {name: _copy(f) for name, f in _TORCH.items()}
 _TORCH_CODE = {name: f.__code__ for name, f in _TORCH.items()}
 _ORIGINAL_METHOD = {name: getattr(torch.Tensor, name) for name in PATCHED_METHODS}
-_FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 _HAVE_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
 TWO_32 = 1 << 32
 
 # ----------------------------------------------------------------- where values come from
-_active = threading.local()
-
-
-def _resolver():
-    """The innermost active ``init_module_``'s resolver, or None."""
-    stack = getattr(_active, "stack", None)
-    return stack[-1] if stack else None
-
-
-@contextlib.contextmanager
-def resolving(resolver):
-    """Within this block, on this thread, ``resolver(tensor)`` names
-    (seed, stream) for the tensors it knows (``init_module_``; used inside
-    a ``patch()``)."""
-    stack = _active.__dict__.setdefault("stack", [])
-    stack.append(resolver)
-    try:
-        yield
-    finally:
-        stack.pop()
+_active = threading.local()          # this thread's seed buffers, and whether a call is torch's (_torchs)
 
 
 def fillable(tensor):
@@ -99,7 +80,7 @@ def fillable(tensor):
     FakeTensorMode), nor on a device fastinit cannot write."""
     if type(tensor) not in (torch.Tensor, torch.nn.Parameter) or _tracing():
         return False
-    if tensor.dtype not in _FLOATS or tensor.layout is not torch.strided:     # sparse, quantized: torch's
+    if tensor.dtype not in FLOATS or tensor.layout is not torch.strided:     # sparse, quantized: torch's
         return False
     return tensor.device.type == "cpu" or (tensor.device.type == "cuda" and _HAVE_NUMBA_CUDA)
 
@@ -128,7 +109,7 @@ def _where(tensor):
     The seed is ``init_module_``'s where it names the tensor; None means
     "draw one from torch's RNG", which happens only once the call is known
     to fill (``_run``)."""
-    resolve = _resolver()
+    resolve = current_resolver()
     hit = resolve(tensor) if resolve is not None and isinstance(tensor, torch.Tensor) else None
     if hit is not None:
         parts = pieces(tensor)
@@ -265,7 +246,7 @@ def _fastinit(tensor, generator, fill, values, check, draw, where, ok):
         return False
     seed, stream, parts = where
     try:
-        runs = [fill(p.local, *args, seed=_fi.DEFERRED, stream=stream, **_shard_kw(p)) for p in parts]
+        runs = [fill(p.local, *args, seed=_fi.DEFERRED, stream=stream, **shard_kw(p)) for p in parts]
     except ValueError:
         return False                      # fastinit refuses: torch decides (types were checked above)
     check()
@@ -277,32 +258,10 @@ def _fastinit(tensor, generator, fill, values, check, draw, where, ok):
     return True
 
 
-def _shard_kw(p):
-    """``global_shape`` and ``offsets`` of a piece; none for a whole tensor
-    (the same values, and nothing to check)."""
-    if p.global_shape == p.local.shape and not any(p.offsets):
-        return {}
-    return dict(global_shape=p.global_shape, offsets=p.offsets)
-
-
-def _fill(tensor, target, fn, *args):
-    """``fn`` into every piece of ``tensor`` with (seed, stream, pieces) =
-    ``target`` (``init_module_``'s own rules, which draw nothing)."""
-    seed, stream, parts = target
-    for p in parts:
-        advise_hugepages(p.local)        # a fresh tensor's first touch is ours
-        fn(p.local, *args, seed=seed, stream=stream, **_shard_kw(p))
-    return tensor
-
-
 def _dispatch(name, call):
     """The ``dispatch`` of ``_run`` for torch.nn.init's ``name``: torch's own
     function (it hands the call on), or None where torch's does not."""
     return call if name in _DISPATCHING else None
-
-
-def _trunc(buf, mean, std, a, b, *, seed, stream, global_shape=None, offsets=None):
-    return _fi._trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, warn=False)
 
 
 # ----------------------------------------------------------------- the replacements
@@ -325,24 +284,8 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     def check():
         with _torchs():                   # its body calls the Tensor methods
             _ORIGINAL["trunc_normal_"](_probe(tensor.dtype), mean, std, a, b)
-    return _run(tensor, generator, _trunc, (mean, std, a, b),
+    return _run(tensor, generator, trunc_normal, (mean, std, a, b),
                 functools.partial(_ORIGINAL["trunc_normal_"], tensor, mean, std, a, b, generator), check)
-
-
-def xavier_bound(tensor, gain=1.0):
-    """torch's xavier_uniform_ bound, from the (global) shape."""
-    fan_in, fan_out = _init._calculate_fan_in_and_fan_out(tensor)
-    return math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
-
-
-def xavier_std(tensor, gain=1.0):
-    fan_in, fan_out = _init._calculate_fan_in_and_fan_out(tensor)
-    return gain * math.sqrt(2.0 / float(fan_in + fan_out))
-
-
-def kaiming_std(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
-    """torch's kaiming std, from the (global) shape."""
-    return _init.calculate_gain(nonlinearity, a) / math.sqrt(_init._calculate_correct_fan(tensor, mode))
 
 
 def _scaled(name, tensor, generator, fill, params, args, method):

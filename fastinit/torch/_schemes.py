@@ -8,8 +8,10 @@ Sources (read 2026-11; each scheme is the named code's default):
   (``torch/nn/modules/linear.py``, ``conv.py``, ``sparse.py``,
   ``normalization.py``, ``batchnorm.py``, ``rnn.py``, ``activation.py``
   ``MultiheadAttention._reset_parameters``, ``transformer.py``
-  ``Transformer._reset_parameters``).  Modules not in the table run their
-  own ``reset_parameters`` with fastinit's ``torch.nn.init`` (see
+  ``Transformer._reset_parameters``), restated as a table so that every
+  tensor's fill is known and checked before any write (why, above
+  ``torch_rules``).  Modules not in the table run their own
+  ``reset_parameters`` with fastinit's ``torch.nn.init`` (see
   ``init_module_``).
 * ``"hf"``: Hugging Face transformers' generic ``PreTrainedModel._init_weights``
   (``modeling_utils.py``, v5.24): Linear, Conv and GPT-2's ``Conv1D`` and
@@ -49,7 +51,7 @@ import torch
 from torch import nn
 from torch.nn import init as _init
 
-from ._patch import kaiming_std, xavier_bound, xavier_std
+from ._fill import kaiming_std, xavier_bound, xavier_std
 
 SCHEMES = ("torch", "hf", "megatron", "olmo", "torchtitan")
 
@@ -150,6 +152,34 @@ def _linear_like(mod):
 
 
 # ----------------------------------------------------------------- torch's own defaults
+# The table below restates torch's reset_parameters for torch.nn's own
+# modules, although running them under patch() (what modules outside the
+# table get, the "reset" steps) gives the same bits for whole tensors.  It
+# is what lets init_module_ and materialize_ keep their contract for them:
+#
+# * Checked before any write.  A fill is known per tensor, so a dtype
+#   fastinit does not fill (complex, integer), an unsupported device, CUDA
+#   without numba-cuda or a Partial DTensor raises before anything is
+#   written.  Under patch(), reset_parameters would hand such a tensor to
+#   torch's own filler: no error, values from torch's RNG, not from (seed,
+#   name, shape) (tests/test_torch_module.py,
+#   test_plan_errors_come_before_any_write).
+# * Per tensor, not per module.  materialize_ writes only the meta tensors
+#   of a module (a loaded bias keeps its value beside a new weight); a
+#   reset_parameters writes all of them, so "reset" steps are refused when
+#   some are not on meta.
+# * Sharded tensors.  Embedding's padding row is zeroed piece by piece at
+#   its global index (``zero_rows``); torch's ``weight[padding_idx].fill_(0)``
+#   on a row-sharded DTensor (Shard(0)) leaves the row as it was
+#   (tests/test_torch_distributed.py).
+# * MultiheadAttention and Transformer have no reset_parameters, only
+#   ``_reset_parameters``, called from their constructors.
+# * The hf, megatron, olmo and torchtitan schemes fall back to these rules
+#   for the modules they do not name.
+#
+# Speed is not the reason: the table saves patch()'s per-call cost (a few
+# tens of microseconds per tensor), which shows on a tiny model and not on
+# a large one.
 def torch_rules(mod, name, opts):
     """{relative name: Fill} as torch 2.13's ``reset_parameters`` of
     ``mod``; "reset" for a module with its own ``reset_parameters`` outside
