@@ -91,7 +91,7 @@ def _zarr(a, client_kw):
 
 
 def run(argv=None):
-    from fastinit._bench_model import _cpu_model
+    from fastinit._bench.machine import _cpu_model
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--log2", type=int, default=30, help="elements of the generated arrays (log2)")
     p.add_argument("--chunk-log2", type=int, default=24)

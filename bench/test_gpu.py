@@ -26,7 +26,7 @@ DTYPES = ["float32", "bfloat16", "float64"]
 
 def _events_rate(torch, fn, n):
     """G elements/s by CUDA events on the current stream (the main job's timer)."""
-    from fastinit._bench import time_call
+    from fastinit._bench.timing import time_call
     return n / time_call(fn, "cuda", 5) / 1e9
 
 

@@ -14,7 +14,7 @@ import json
 import pytest
 
 torch = pytest.importorskip("torch")
-from fastinit._bench_model import METHODS, _build, run     # noqa: E402
+from fastinit._bench.model import METHODS, _build, run     # noqa: E402
 
 HAVE_HF = importlib.util.find_spec("transformers") is not None
 

@@ -9,7 +9,7 @@ def main(argv=None):
         from ._warmup import run as run_warmup
         return run_warmup(argv[1:])
     if argv and argv[0] == "bench-model":
-        from ._bench_model import run as run_model
+        from ._bench.model import run as run_model
         run_model(argv[1:])
         return 0
     if not argv or argv[0] != "bench":
@@ -24,7 +24,7 @@ def main(argv=None):
               "  warmup: compile every kernel for this machine into the on-disk cache (Docker images,\n"
               "  cluster nodes, read-only installs; run it as the user and with the NUMBA_CACHE_DIR of the fills)")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
-    from ._bench import run
+    from ._bench.cli import run
     run(argv[1:])
     return 0
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from fastinit import _bench
+from fastinit._bench import cli, report
 
 
 def test_quick_run_writes_json_and_plot(tmp_path):
@@ -42,25 +42,25 @@ def test_quick_run_writes_json_and_plot(tmp_path):
 ])
 def test_bad_options_are_refused_before_timing(argv, words, capsys):
     with pytest.raises(SystemExit) as e:
-        _bench._parse(argv)
+        cli._parse(argv)
     assert e.value.code == 2 and words in capsys.readouterr().err
 
 
 def test_plot_without_matplotlib_says_what_to_install(monkeypatch, capsys):
-    real = _bench._have
-    monkeypatch.setattr(_bench, "_have", lambda m: False if m == "matplotlib" else real(m))
+    real = cli._have
+    monkeypatch.setattr(cli, "_have", lambda m: False if m == "matplotlib" else real(m))
     with pytest.raises(SystemExit):
-        _bench._parse(["--plot", "x.png"])
+        cli._parse(["--plot", "x.png"])
     assert "pip install 'fastinit[plot]'" in capsys.readouterr().err
 
 
 def test_cuda_without_a_gpu_says_why(monkeypatch, capsys):
-    monkeypatch.setattr(_bench, "_cuda_ready", lambda: (False, "torch sees no CUDA GPU"))
+    monkeypatch.setattr(cli, "_cuda_ready", lambda: (False, "torch sees no CUDA GPU"))
     with pytest.raises(SystemExit):
-        _bench._parse(["--device", "cuda"])
+        cli._parse(["--device", "cuda"])
     assert "torch sees no CUDA GPU" in capsys.readouterr().err
-    args, sizes, dtypes, peers, missing, devices, repeat = _bench._parse(["--device", "all", "--quick"])
-    assert devices == ["cpu"] and sizes == _bench.QUICK_SIZES and dtypes == ("float32",) and repeat == 3
+    args, sizes, dtypes, peers, missing, devices, repeat = cli._parse(["--device", "all", "--quick"])
+    assert devices == ["cpu"] and sizes == cli.QUICK_SIZES and dtypes == ("float32",) and repeat == 3
 
 
 def test_targets_are_checked_only_for_large_buffers():
@@ -69,8 +69,9 @@ def test_targets_are_checked_only_for_large_buffers():
         return [dict(base, library="", method="fill", g_per_s=8.0),
                 dict(base, library="fastinit", method="normal_", g_per_s=2.0),
                 dict(base, library="numpy", method="standard_normal(out=)", g_per_s=0.1)]
-    targets, lines = _bench.check(rows(20), ["cpu"])
+    targets, lines = report.check(rows(20), ["cpu"])
     assert targets == [] and lines == ["normal_ f32 on cpu at 2^20: 20.0x numpy, 0.25 of the write ceiling"]
-    targets, lines = _bench.check(rows(28), ["cpu"])
+    targets, lines = report.check(rows(28), ["cpu"])
     assert [(t["row"], round(t["ratio"], 2), t["met"]) for t in targets] == [("fastinit normal_ float32", 0.25, False)]
+    assert targets[0]["target"] == "normal_ float32 at >= 0.30 of the write ceiling"    # as the user reads it
     assert lines[-1] == "targets: 0 of 1 met"

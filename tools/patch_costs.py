@@ -40,7 +40,7 @@ def main(argv=None):
 
     import torch
     import fastinit.torch as ft
-    from fastinit._bench_model import _cpu_model
+    from fastinit._bench.machine import _cpu_model
     init = torch.nn.init
     out = dict(cpu=_cpu_model(), python=platform.python_version(), torch=torch.__version__)
     try:

@@ -1,7 +1,7 @@
-"""A Llama-style decoder (torchtitan's layout and names) for the
-end-to-end benchmarks and the sharding tests.  Needs torch; imported only by
-them.  ``CONFIGS["1b"]`` is Llama 3.2 1B's shape (1.24 G parameters with the
-embedding tied to the output, 1.50 G untied as here)."""
+"""The model of ``python -m fastinit bench-model``: a Llama-style decoder
+(torchtitan's layout and names).  Needs torch; imported only by
+bench-model.  ``CONFIGS["1b"]`` is Llama 3.2 1B's shape (1.24 G parameters
+with the embedding tied to the output, 1.50 G untied as here)."""
 
 from torch import nn
 
@@ -73,12 +73,3 @@ class Llama(nn.Module):
 
 def llama(size="tiny", **overrides):
     return Llama(**dict(CONFIGS[size], **overrides))
-
-
-def n_params(size):
-    c = CONFIGS[size]
-    d, f, hd = c["dim"], c["ffn_dim"], c["dim"] // c["n_heads"]
-    per_layer = d * d * 2 + 2 * d * c["n_kv_heads"] * hd + 3 * d * f + 2 * d
-    return c["n_layers"] * per_layer + 2 * c["vocab"] * d + d
-
-

@@ -1,8 +1,8 @@
 """End-to-end model init: ``python -m fastinit bench-model``.
 
-Builds a Llama-style decoder (``fastinit._llama``, Llama 3.2 1B's shape by
-default: 1.50 G parameters, embedding untied) on the CPU or a GPU, in
-float32 and bfloat16, four ways:
+Builds a Llama-style decoder (``fastinit._bench.llama``, Llama 3.2 1B's
+shape by default: 1.50 G parameters, embedding untied) on the CPU or a GPU,
+in float32 and bfloat16, four ways:
 
 * ``torch``: ``Llama(cfg)``, torch's default init (each module's
   ``reset_parameters``);
@@ -27,6 +27,9 @@ fastinit's sources), so fastinit compiles every kernel it uses; the process
 fails if any of them was loaded from a cache.  torch's rows have no kernel
 cache: theirs is the first build in a fresh process, the reference of the
 cold ratio.  Imports happen before the clock starts, in both kinds of run.
+
+This module: the options and table (``run``), one build (``_build``), and
+the fresh process that times builds (``_child``, started by ``_spawn``).
 """
 import argparse
 import importlib.util
@@ -39,6 +42,8 @@ import sys
 import tempfile
 import time
 
+from .machine import _cpu_model
+
 METHODS = ("torch", "patch", "materialize", "hf-torch", "hf-patch")
 
 
@@ -46,7 +51,7 @@ def _build(method, size, dtype_name, device):
     import torch
 
     import fastinit.torch as ft
-    from fastinit._llama import CONFIGS, llama
+    from fastinit._bench.llama import CONFIGS, llama
     dtype = getattr(torch, dtype_name)
     if method.startswith("hf-"):
         import transformers
@@ -91,10 +96,10 @@ def _child(method, size, dtype_name, device, repeat, cold=False):
 
     import torch
 
-    import fastinit._llama  # noqa: F401  (imports before the clock: numba and fastinit's kernel module too)
-    import fastinit.torch  # noqa: F401
-    if method.startswith("hf-"):
-        import transformers  # noqa: F401
+    # imported before the clock: the model, fastinit.torch (numba and fastinit's kernel module too)
+    # and, for the hf- rows, transformers
+    for name in ("fastinit._bench.llama", "fastinit.torch") + (("transformers",) if method.startswith("hf-") else ()):
+        importlib.import_module(name)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     if not cold:
         _build(method, "tiny", dtype_name, device)
@@ -118,7 +123,7 @@ def _child(method, size, dtype_name, device, repeat, cold=False):
 
 def _spawn(method, size, dtype, device, repeat, cold=False):
     """``_child`` in a fresh process (cold: with a new empty numba cache): its JSON, or None (error printed)."""
-    code = (f"from fastinit._bench_model import _child; "
+    code = (f"from fastinit._bench.model import _child; "
             f"_child({method!r}, {size!r}, {dtype!r}, {device!r}, {repeat}, {cold})")
     cache = tempfile.mkdtemp(prefix="fastinit-cold-") if cold else None
     try:
@@ -131,14 +136,6 @@ def _spawn(method, size, dtype, device, repeat, cold=False):
         print(f"{method:<12} {dtype:<9} {'cold run ' if cold else ''}failed:\n{r.stderr[-2000:]}")
         return None
     return json.loads(r.stdout.strip().splitlines()[-1])
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def _sec(t):

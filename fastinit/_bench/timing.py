@@ -1,0 +1,62 @@
+"""The timers of ``python -m fastinit bench``: seconds per call, best of a
+few samples, each sample long enough to time (small buffers: several calls
+back to back); on a GPU by CUDA events on torch's current stream.  Also the
+warm per-call cost of the whole Python path on the CPU."""
+import time
+
+import numpy as np
+
+#: a timing sample lasts at least this long (small buffers: several calls)
+MIN_SAMPLE_S = 0.005
+
+
+def _calls_per_sample(fn, sync):
+    t = time.perf_counter()
+    fn()
+    sync()
+    once = max(time.perf_counter() - t, 1e-7)
+    return max(1, min(10000, int(MIN_SAMPLE_S / once)))
+
+
+def time_call(fn, timer, repeat):
+    """Seconds per call, best of ``repeat`` samples (after a warm-up)."""
+    if timer == "cuda":
+        import torch
+        sync = torch.cuda.synchronize
+    else:
+        def sync():
+            pass
+    fn()                                         # warm-up: compiles, touches
+    sync()
+    k = _calls_per_sample(fn, sync)
+    best = float("inf")
+    for _ in range(repeat):
+        if timer == "cuda":
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            for _ in range(k):
+                fn()
+            b.record()
+            b.synchronize()
+            best = min(best, a.elapsed_time(b) / 1e3 / k)
+        else:
+            t = time.perf_counter()
+            for _ in range(k):
+                fn()
+            best = min(best, (time.perf_counter() - t) / k)
+    return best
+
+
+def per_call():
+    """Microseconds per call of the whole Python path, warm, CPU."""
+    import fastinit as fi
+    out = {}
+    print("\nper call (whole Python path, warm, CPU):")
+    for k in (1, 4096):
+        b = np.empty(k, np.float32)
+        for fname in ("normal_", "uniform_", "trunc_normal_"):
+            fn = getattr(fi, fname)
+            us = time_call(lambda: fn(b, seed=1), "cpu", 5) * 1e6
+            out[f"{fname} {k}"] = us
+            print(f"  {fname:14s} {k:5d} elements: {us:6.1f} us")
+    return out
