@@ -335,7 +335,7 @@ def test_hf_llama_from_meta_recomputes_rotary_frequencies():
     assert torch.isfinite(out).all()
 
 
-def test_plan_errors_come_before_any_write():
+def test_schedule_errors_come_before_any_write():
     m = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4).to(torch.complex64))
     before = _state(m)
     with pytest.raises(TypeError, match="1.weight has dtype torch.complex64"):

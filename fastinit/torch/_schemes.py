@@ -163,7 +163,7 @@ def _linear_like(mod):
 #   written.  Under patch(), reset_parameters would hand such a tensor to
 #   torch's own filler: no error, values from torch's RNG, not from (seed,
 #   name, shape) (tests/test_torch_module.py,
-#   test_plan_errors_come_before_any_write).
+#   test_schedule_errors_come_before_any_write).
 # * Per tensor, not per module.  materialize_ writes only the meta tensors
 #   of a module (a loaded bias keeps its value beside a new weight); a
 #   reset_parameters writes all of them, so "reset" steps are refused when
