@@ -27,13 +27,13 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("world", [2, 4])
-@pytest.mark.parametrize("case", ["tp", "dims", "fsdp"])
-def test_gathered_shards_equal_single_process(world, case):
+def _run_ranks(world, argv, ok_line, **popen):
+    """Start ``world`` ranks (``argv(rank, port)``) and check that each
+    exits cleanly after printing ``ok_line(rank)``."""
     port = _free_port()
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    procs = [subprocess.Popen([sys.executable, WORKER, str(r), str(world), str(port), case], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    procs = [subprocess.Popen(argv(r, port), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, **popen)
              for r in range(world)]
     outs = []
     for p in procs:
@@ -44,7 +44,14 @@ def test_gathered_shards_equal_single_process(world, case):
                 q.kill()
             raise
     for r, (p, out) in enumerate(zip(procs, outs)):
-        assert p.returncode == 0 and f"rank {r}/{world} {case}: ok" in out, (p.returncode, out[-3000:])
+        assert p.returncode == 0 and ok_line(r) in out, (p.returncode, out[-3000:])
+
+
+@pytest.mark.parametrize("world", [2, 4])
+@pytest.mark.parametrize("case", ["tp", "dims", "fsdp"])
+def test_gathered_shards_equal_single_process(world, case):
+    _run_ranks(world, lambda r, port: [sys.executable, WORKER, str(r), str(world), str(port), case],
+               lambda r: f"rank {r}/{world} {case}: ok")
 
 
 PADDING_WORKER = r"""
@@ -77,19 +84,5 @@ os._exit(1 if bad else 0)               # no interpreter teardown with gloo's th
 def test_sharded_embedding_zeroes_its_padding_row():
     """Embedding's padding row is zeroed at its global index on the rank
     that holds it, sharded by rows or columns."""
-    port = _free_port()
-    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    procs = [subprocess.Popen([sys.executable, "-c", PADDING_WORKER, str(r), "2", str(port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-             for r in range(2)]
-    outs = []
-    for p in procs:
-        try:
-            outs.append(p.communicate(timeout=300)[0])
-        except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
-            raise
-    for r, (p, out) in enumerate(zip(procs, outs)):
-        assert p.returncode == 0 and f"rank {r}: ok" in out, (p.returncode, out[-3000:])
+    _run_ranks(2, lambda r, port: [sys.executable, "-c", PADDING_WORKER, str(r), "2", str(port)],
+               lambda r: f"rank {r}: ok", cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import fastinit as fi                      # noqa: E402
 import fastinit.torch as ft                # noqa: E402
+from torch_checks import assert_equal_states as _equal, state as _state  # noqa: E402
 from models import llama                   # noqa: E402
 
 nn = torch.nn
@@ -19,16 +20,6 @@ def _zoo():
     return nn.Sequential(nn.Embedding(100, 64, padding_idx=3), nn.Linear(64, 256), nn.LayerNorm(256),
                          nn.Conv1d(256, 32, 3), nn.MultiheadAttention(32, 4, add_bias_kv=True),
                          nn.BatchNorm1d(8), nn.LSTM(8, 16), nn.Bilinear(4, 5, 6), nn.PReLU(3), nn.RMSNorm(7))
-
-
-def _state(m):
-    return {k: v.detach().clone() for k, v in m.state_dict().items()}
-
-
-def _equal(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
 
 
 def test_torch_scheme_known_values():

@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import fastinit as fi                      # noqa: E402
 import fastinit.torch as ft                # noqa: E402
+from torch_checks import assert_equal_states as _equal, state as _state  # noqa: E402
 import fastinit.torch._patch as fp         # noqa: E402
 
 init = torch.nn.init
@@ -520,16 +521,6 @@ def test_device_context_keeps_fastinit():
 
 
 # ----------------------------------------------------------------- whole modules and libraries under patch()
-def _state(m):
-    return {k: v.detach().clone() for k, v in m.state_dict().items()}
-
-
-def _equal(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
-
-
 def test_patch_covers_modules_that_imported_fillers_and_tensor_methods():
     """MultiheadAttention and nn.Transformer call xavier_uniform_ imported by
     name; HF's 4.x _init_weights calls weight.data.normal_."""
