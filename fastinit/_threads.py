@@ -30,6 +30,9 @@ from numba.np.ufunc import parallel as _numba_parallel
 from . import _cpu
 
 GRAIN = 1 << 17           # elements per thread at least (bench/NOTES.md)
+#: the same for "constant", a plain store: a buffer that fits in the caches
+#: is filled faster by one thread than handed out (bench/NOTES.md)
+CONSTANT_GRAIN = 1 << 21
 
 _lock = threading.Lock()
 _pool = None              # the workers, started on the first large fill
@@ -64,16 +67,17 @@ def num_threads():
     return numba.config.NUMBA_NUM_THREADS
 
 
-def threads_for(n):
-    """The number of threads a fill of ``n`` elements runs on."""
-    if n < 2 * GRAIN:
+def threads_for(n, grain=GRAIN):
+    """The number of threads a fill of ``n`` elements runs on, each with
+    ``grain`` elements at least."""
+    if n < 2 * grain:
         return 1                    # the common small call: nothing to ask
-    return max(1, min(num_threads(), n // GRAIN))
+    return max(1, min(num_threads(), n // grain))
 
 
 def fill(region, n, kind, dist, prm, seed, stream):
     """Fill ``region`` (``_buffers``; ``n`` elements) on ``threads_for(n)`` threads."""
-    nt = threads_for(n)
+    nt = threads_for(n, CONSTANT_GRAIN if dist == "constant" else GRAIN)
     pieces = _cpu.split(region, nt) if nt > 1 else [region]
     if len(pieces) == 1:
         _cpu.fill(region, kind, dist, prm, seed, stream)
