@@ -38,7 +38,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from . import _dtypes, _kernels, _ops, _transforms as T
 from ._buffers import Contig, Rows
-from ._ops import jitable, native_f16
+from ._ops import jitable, native_f16, prefer_vector_width
 from ._kernels import row_start
 from ._philox import block_ms, block_words, key_and_stream
 
@@ -125,6 +125,7 @@ def _make_contig(block, value, family):
 
     def contig(out, g0, k0, k1, s0, s1, prm):
         assert BUILD == BUILD               # a cell naming the sources (see _jit)
+        prefer_vector_width()
         n = U64(out.shape[0])
         head, nb, b0, start = _whole_blocks(n, g0, E)
         for i in range(np.int64(nb)):
@@ -181,6 +182,7 @@ def _make_contig_staged(family, value, stages, encode):
 
     def contig(out, g0, k0, k1, s0, s1, prm):
         assert BUILD == BUILD               # a cell naming the sources (see _jit)
+        prefer_vector_width()
         n = U64(out.shape[0])
         head, nb, b0, start = _whole_blocks(n, g0, E)
         npass = (nb + SB - U64(1)) // SB
@@ -256,6 +258,7 @@ def _make_rows(block, per_block):
 
     def rows(flat, base, shape, mstr, gstr, goff, k0, k1, s0, s1, prm):
         assert BUILD == BUILD               # a cell naming the sources (see _jit)
+        prefer_vector_width()
         d = shape.shape[0]
         rowlen = shape[d - 1]
         ms = mstr[d - 1]
