@@ -38,7 +38,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from . import _dtypes, _kernels, _ops, _transforms as T
 from ._buffers import Contig, Rows
-from ._ops import jitable, native_f16, prefer_vector_width
+from ._ops import STREAM_BYTES, STREAMING, jitable, native_f16, prefer_vector_width, store_fence, store_stream
 from ._kernels import row_start
 from ._philox import block_ms, block_words, key_and_stream
 
@@ -46,6 +46,11 @@ U64 = np.uint64
 ROW_CHUNK = 4096          # elements per task in the rows kernel
 STAGE = 2048              # elements per stage pass in the staged kernel (scratch fits L1)
 ALIGN = 1 << 13           # elements: split points are multiples of this (whole blocks and stages)
+#: A contiguous constant fill of at least this many bytes (per thread's
+#: piece) bypasses the caches (``_make_stream``): such a buffer does not
+#: stay in them anyway, and without the read for ownership the stores run
+#: at up to 2.6x NumPy's (bench/NOTES.md).
+STREAM_MIN_BYTES = 1 << 22
 #: float32 -> float16 by the F16C instructions where the host (and numba's
 #: target CPU) has them, else by integer operations: the same bits.
 NATIVE_F16 = native_f16()
@@ -285,12 +290,42 @@ def _make_rows(block, per_block):
     return _jit(rows)
 
 
+def _make_stream():
+    """The constant fill of a large contiguous run: plain stores up to the
+    first cache-line boundary, then a streaming store per cache line, plain
+    stores for the rest, and a fence (the filling thread's caller may hand
+    the buffer to another thread)."""
+    BUILD = _SOURCE
+    LINE = STREAM_BYTES
+
+    def stream(out, v):
+        assert BUILD == BUILD               # a cell naming the sources (see _jit)
+        n = out.shape[0]
+        size = out.itemsize
+        lanes = LINE // size
+        addr = out.ctypes.data
+        head = ((LINE - addr % LINE) % LINE) // size
+        if addr % size != 0:
+            head = n                        # not aligned to its own items: plain stores only
+        head = min(head, n)
+        for i in range(head):
+            out[i] = v
+        nv = (n - head) // lanes
+        for k in range(nv):
+            store_stream(out, head + k * lanes, v)
+        for i in range(head + nv * lanes, n):
+            out[i] = v
+        store_fence()
+    return _jit(stream)
+
+
 _KERNELS = _kernels.KernelTable()
 
 
 def kernel(dist, kind, loop):
     """The compiled kernel for (distribution, dtype kind, loop "contig" or
-    "rows"); one dispatcher per key (numba compiles it once, under its lock)."""
+    "rows", or "stream" for a large constant fill); one dispatcher per key
+    (numba compiles it once, under its lock)."""
     k = _KERNELS.get((dist, kind, loop))
     if k is not None:
         return k
@@ -298,6 +333,8 @@ def kernel(dist, kind, loop):
 
 
 def _build(dist, kind, loop):
+    if loop == "stream":
+        return _make_stream()
     family = _kernels.family(kind)
     encode = _kernels.encoder(kind, NATIVE_F16)
     value = _kernels.element_fn(dist, family, encode)
@@ -313,13 +350,17 @@ def fill(region, kind, dist, prm, seed, stream):
     """Run the kernel for ``region`` (a ``_buffers.Contig`` or ``Rows``, or
     a piece of one from ``split``) on the calling thread.
 
-    "constant" draws no words, so its loop is a plain store, and NumPy's
-    assignment is that loop already compiled (it releases the GIL, so the
-    pieces run on threads as the kernels do): a numba twin of the CUDA
-    constant kernel ran at the same speed and cost 0.3-0.4 s to compile on a
-    model's first build (bench/NOTES.md)."""
+    "constant" draws no words, so its loop is a plain store.  A large
+    contiguous piece (``STREAM_MIN_BYTES``) is written with streaming stores
+    (``_make_stream``); anything else by NumPy's assignment, which is that
+    loop already compiled and releases the GIL: the biases and norms of a
+    model compile nothing (a numba twin of the CUDA constant kernel cost
+    0.3-0.4 s to compile on a model's first build, bench/NOTES.md)."""
     if dist == "constant":
-        _view(region)[...] = _stored(kind, prm.value)
+        if STREAMING and isinstance(region, Contig) and region.flat.nbytes >= STREAM_MIN_BYTES:
+            kernel(dist, kind, "stream")(region.flat, _stored(kind, prm.value))
+        else:
+            _view(region)[...] = _stored(kind, prm.value)
         return
     kernel(dist, kind, region.LOOP)(*region, *key_and_stream(seed, stream), prm)
 

@@ -17,6 +17,7 @@ carry; the bit casts below take and return ``uint64``.
 """
 import hashlib
 import math
+import platform
 from fractions import Fraction
 
 import numpy as np
@@ -253,6 +254,48 @@ def prefer_vector_width(typingctx):
         # a string attribute of the function being lowered: llvmlite's
         # attribute set takes only its list of known names
         set.add(builder.function.attributes, f'"prefer-vector-width"="{VECTOR_BITS}"')
+        return context.get_dummy_value()
+    return types.none(), codegen
+
+
+#: Streaming (non-temporal) stores: x86-64 has them (``movntps`` and
+#: kin, ordered by ``sfence``).
+STREAMING = platform.machine().lower() in ("x86_64", "amd64")
+#: Bytes one streaming store writes: a cache line.
+STREAM_BYTES = 64
+
+
+@intrinsic
+def store_stream(typingctx, arr, i, v):
+    """Write ``STREAM_BYTES`` of copies of ``v`` at ``arr[i:]``, bypassing
+    the caches (a non-temporal store): no read for ownership and no
+    eviction of what the caches hold.  ``arr[i]`` must be aligned to
+    ``STREAM_BYTES``; ``store_fence`` orders the stores before anything
+    another thread does after."""
+    if not isinstance(arr, types.Array) or arr.dtype != v:
+        return None
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        elt = context.get_value_type(aryty.dtype)
+        vty = ir.VectorType(elt, STREAM_BYTES // context.get_abi_sizeof(elt))
+        vec = ir.Constant(vty, ir.Undefined)
+        for k in range(vty.count):
+            vec = builder.insert_element(vec, args[2], ir.Constant(ir.IntType(32), k))
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]], inbounds=True), vty.as_pointer())
+        store = builder.store(vec, ptr, align=STREAM_BYTES)
+        store.set_metadata("nontemporal", builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)]))
+        return context.get_dummy_value()
+    return types.none(arr, i, v), codegen
+
+
+@intrinsic
+def store_fence(typingctx):
+    """``sfence``: streaming stores before it are visible before any store after it."""
+    def codegen(context, builder, signature, args):
+        fn = builder.module.declare_intrinsic("llvm.x86.sse.sfence", fnty=ir.FunctionType(ir.VoidType(), []))
+        builder.call(fn, [])
         return context.get_dummy_value()
     return types.none(), codegen
 
