@@ -319,6 +319,11 @@ def _make_stream():
     return _jit(stream)
 
 
+#: The streaming kernel depends only on the storage type: one build serves
+#: the kinds that share it (float16 and bfloat16 are both uint16 bits).
+_STREAM_KIND = {code: next(c for c, k in _dtypes.KINDS.items() if k.storage is kind.storage)
+                for code, kind in _dtypes.KINDS.items()}
+
 _KERNELS = _kernels.KernelTable()
 
 
@@ -358,7 +363,7 @@ def fill(region, kind, dist, prm, seed, stream):
     0.3-0.4 s to compile on a model's first build, bench/NOTES.md)."""
     if dist == "constant":
         if STREAMING and isinstance(region, Contig) and region.flat.nbytes >= STREAM_MIN_BYTES:
-            kernel(dist, kind, "stream")(region.flat, _stored(kind, prm.value))
+            kernel(dist, _STREAM_KIND[kind], "stream")(region.flat, _stored(kind, prm.value))
         else:
             _view(region)[...] = _stored(kind, prm.value)
         return

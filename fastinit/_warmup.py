@@ -36,7 +36,8 @@ CACHE_SUFFIXES = (".nbi", ".nbc")   # numba's index and data files
 
 # ----------------------------------------------------------------- the calls that compile
 def _cpu_calls():
-    """(what, call) for every distribution, dtype and loop shape."""
+    """(what, call) for every distribution, dtype and loop shape, and the
+    streaming kernel of large constant fills."""
     import fastinit as fi
     fillers = {"uniform": fi.uniform_, "normal": fi.normal_, "trunc_normal": fi.trunc_normal_}
     for dist in DISTS:
@@ -48,6 +49,12 @@ def _cpu_calls():
                 f(np.empty((SMALL // 256, 512), dt)[:, ::2], seed=0)     # SMALL elements, strided
             yield f"{dist} {kind} contig", contig
             yield f"{dist} {kind} rows", rows
+    from . import _cpu
+    if _cpu.STREAMING:
+        for kind in KINDS:
+            def stream(dt=_dtypes.numpy_dtype(kind)):        # a large constant fill's kernel
+                fi.zeros_(np.empty(_cpu.STREAM_MIN_BYTES // dt.itemsize, dt))
+            yield f"constant {kind} stream", stream
 
 
 def _cuda_unavailable():
