@@ -1,5 +1,5 @@
-"""What ``python -m fastinit bench`` times for one buffer: the plain fill of
-it (the write ceiling), fastinit's fillers, and the same draws by the peers
+"""What ``python -m fastinit bench`` times for one buffer: plain stores into
+it (the fastest is the write ceiling), fastinit's fillers, and the same draws by the peers
 (NumPy, torch, JAX on the CPU; torch, CuPy, JAX on a GPU).  Each row is
 (library, method, function, timer)."""
 import numpy as np
@@ -32,20 +32,45 @@ def _jax_rows(dtype, n):
     return [("jax", name, (lambda f=f: f(key).block_until_ready()), "wall") for name, f in fns.items()]
 
 
+def _plain_stores(buf, one):
+    """The write ceiling's candidates (library ""), each storing ``one`` (the
+    buffer's storage value of 1.0): NumPy's ``fill`` on one thread, the same
+    on all threads, and streaming stores on all threads (the loop of
+    fastinit's large constant fills, without fastinit's Python path)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastinit import _cpu, _dtypes, _threads
+    nt = _threads.num_threads()
+    pool = ThreadPoolExecutor(nt, thread_name_prefix="bench-store")
+    # pieces on cache-line boundaries, as fastinit's own split
+    cuts = [len(buf) * k // nt // 64 * 64 for k in range(nt)] + [len(buf)]
+    pieces = [buf[lo:hi] for lo, hi in zip(cuts, cuts[1:]) if hi > lo]
+    rows = [("", "fill", lambda: buf.fill(one), "cpu"),
+            ("", f"fill, {nt} threads", lambda: list(pool.map(lambda p: p.fill(one), pieces)), "cpu")]
+    if _cpu.STREAMING:
+        kind = _cpu._STREAM_KIND[_dtypes.of_numpy(np.dtype(np.float16) if buf.dtype == np.uint16 else buf.dtype).code]
+        store = _cpu.kernel("constant", kind, "stream")
+        store(buf[:64], one)                        # compiled before timing
+        rows.append(("", f"streaming store, {nt} threads", lambda: list(pool.map(lambda p: store(p, one), pieces)),
+                     "cpu"))
+    return rows
+
+
 def cpu_rows(dtype, log2, peers):
-    """(library, method, function, timer) for one CPU buffer; the first row
-    is the plain fill."""
+    """(library, method, function, timer) for one CPU buffer; the rows of
+    library "" come first: plain stores, the fastest of which is the write
+    ceiling."""
     import fastinit as fi
     n = 2 ** log2
     if dtype == "bfloat16":
         import ml_dtypes
-        buf = np.zeros(n, ml_dtypes.bfloat16)
-        plain = (lambda: buf.view(np.uint16).fill(0x3F80))
+        buf = np.zeros(n, ml_dtypes.bfloat16)        # zeroed: pages touched before timing
+        plain = _plain_stores(buf.view(np.uint16), np.uint16(0x3F80))
     else:
-        buf = np.zeros(n, dtype)                     # zeroed: pages touched before timing
-        plain = (lambda: buf.fill(1.0))
+        buf = np.zeros(n, dtype)
+        plain = _plain_stores(buf, buf.dtype.type(1.0))
     two_d = buf.reshape(-1, 32) if n >= 32 else buf.reshape(1, -1)
-    rows = [("", "fill", plain, "cpu")]
+    rows = list(plain)
     rows += [("fastinit", m, f, "cpu") for m, f in _fillers(fi, buf, two_d)]
     if "numpy" in peers and dtype != "bfloat16":
         rng = np.random.Generator(np.random.PCG64(0))
