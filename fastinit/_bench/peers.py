@@ -2,6 +2,8 @@
 it (the fastest is the write ceiling), fastinit's fillers, and the same draws by the peers
 (NumPy, torch, JAX on the CPU; torch, CuPy, JAX on a GPU).  Each row is
 (library, method, function, timer)."""
+import functools
+
 import numpy as np
 
 #: torch's CPU trunc_normal_ redraws until every value is inside (about
@@ -32,16 +34,21 @@ def _jax_rows(dtype, n):
     return [("jax", name, (lambda f=f: f(key).block_until_ready()), "wall") for name, f in fns.items()]
 
 
+@functools.lru_cache(maxsize=None)
+def _pool(threads):
+    """One pool of threads for the plain stores of every buffer."""
+    from concurrent.futures import ThreadPoolExecutor
+    return ThreadPoolExecutor(threads, thread_name_prefix="bench-store")
+
+
 def _plain_stores(buf, one):
     """The write ceiling's candidates (library ""), each storing ``one`` (the
     buffer's storage value of 1.0): NumPy's ``fill`` on one thread, the same
     on all threads, and streaming stores on all threads (the loop of
     fastinit's large constant fills, without fastinit's Python path)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from fastinit import _cpu, _dtypes, _threads
     nt = _threads.num_threads()
-    pool = ThreadPoolExecutor(nt, thread_name_prefix="bench-store")
+    pool = _pool(nt)
     # pieces on cache-line boundaries, as fastinit's own split
     cuts = [len(buf) * k // nt // 64 * 64 for k in range(nt)] + [len(buf)]
     pieces = [buf[lo:hi] for lo, hi in zip(cuts, cuts[1:]) if hi > lo]
