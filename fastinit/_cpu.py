@@ -7,7 +7,7 @@ and cached on disk:
 * ``contig``: a C-contiguous run of consecutive global indices (a whole
   buffer, or a shard whose inner dimensions are complete).  One counter block
   per iteration, uint64 indices so the loop vectorises.  For normals and
-  truncated normals (``_make_contig_staged``) the work of STAGE elements
+  truncated normals (``_contig_core_staged``) the work of STAGE elements
   goes through short vectorised loops over scratch in L1: Philox words,
   then the inverse CDF in two or three steps, the last of which skips the
   rare branches and flags the elements that need them.  One fused loop was
@@ -17,11 +17,13 @@ and cached on disk:
   words in one vectorised loop.  The same operations give the same bits, so
   this is invisible to the contract (the golden hashes check it).
 * ``rows``: anything else (strided views, shards cut along inner
-  dimensions): rows of the innermost dimension, cut into chunks, each chunk a
-  task.
+  dimensions): each row of the innermost dimension, in chunks, filled by
+  the same contiguous loop (in place, or into a buffer scattered along the
+  row's stride), so a strided or sharded normal runs the staged loops too.
 
 The loops are built from ``_kernels``' element and block functions, which
-the CUDA kernels share; "constant" is NumPy's assignment (``fill``).
+the CUDA kernels share; "constant" is NumPy's assignment or, for large
+runs, streaming stores (``fill``).
 
 Every kernel is one serial function compiled with ``nogil``; ``_threads``
 runs it on pieces of the buffer (``split``) on several threads at once.
@@ -32,6 +34,7 @@ machine code in the loops (bench/NOTES.md).
 """
 import functools
 import sys
+import threading
 
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
@@ -43,7 +46,7 @@ from ._kernels import row_start
 from ._philox import block_ms, block_words, key_and_stream
 
 U64 = np.uint64
-ROW_CHUNK = 4096          # elements per task in the rows kernel
+ROW_CHUNK = 4096          # elements of a row per call of the contiguous loop in the rows kernel
 STAGE = 2048              # elements per stage pass in the staged kernel (scratch fits L1)
 ALIGN = 1 << 13           # elements: split points are multiples of this (whole blocks and stages)
 #: A contiguous constant fill of at least this many bytes (per thread's
@@ -122,13 +125,26 @@ def _word_fn(family):
     return jitable(word)
 
 
-def _make_contig(block, value, family):
+@jitable
+def _trailing_zeros(v):
+    # a module-level function: the contiguous loops are closure cells of the
+    # kernels, pickled by value into numba's cache key, and numba's
+    # intrinsic itself pickles with a fresh id in every process (the key
+    # would never match again)
+    return U64(trailing_zeros(v))
+
+
+def _contig_core(block, value, family):
+    """The loop over a contiguous run: one counter block per iteration, the
+    unaligned ends one element each.  ``core(out, g0, k0, k1, s0, s1, prm,
+    scr)`` fills ``out`` with the elements of global indices g0, g0 + 1, ...
+    (``scr``: ``_scratch``, unused here)."""
     BUILD = _SOURCE
     E = U64(4 if family == "32" else 2)
     store = _store4 if family == "32" else _store2
     word = _word_fn(family)
 
-    def contig(out, g0, k0, k1, s0, s1, prm):
+    def contig(out, g0, k0, k1, s0, s1, prm, scr):
         assert BUILD == BUILD               # a cell naming the sources (see _jit)
         prefer_vector_width()
         n = U64(out.shape[0])
@@ -141,7 +157,7 @@ def _make_contig(block, value, family):
         for j in range(np.int64(head + n - start)):
             i = _end_index(j, head, start)
             out[i] = value(word(g0 + i, k0, k1, s0, s1), prm)
-    return _jit(contig)
+    return contig
 
 
 @functools.lru_cache(maxsize=None)     # one function, so one compile, for every kernel
@@ -157,8 +173,9 @@ def _stage_words_fn(family):
     return jitable(words_of)
 
 
-def _make_contig_staged(family, value, stages, encode):
-    """The contig kernel for normals and truncated normals.
+def _contig_core_staged(family, value, stages, encode):
+    """The contiguous loop for normals and truncated normals (as
+    ``_contig_core``; ``scr`` holds the stages' L1 buffers, ``_scratch``).
 
     One Philox-to-value loop per element is a chain of 40 and more dependent
     floating-point operations (polynomials, a log, a division), and the core
@@ -177,28 +194,20 @@ def _make_contig_staged(family, value, stages, encode):
     pre, mid, post = stages
     HAS_MID = mid is not None                  # False: the branch is pruned before typing
     E = U64(4 if family == "32" else 2)
-    WT = np.uint32 if family == "32" else np.uint64
-    FT = np.float32 if family == "32" else np.float64
     S = U64(STAGE)
     SB = S // E                                # blocks per stage pass
     EIGHT = U64(8)
     words_of = _stage_words_fn(family)
     word = _word_fn(family)
 
-    def contig(out, g0, k0, k1, s0, s1, prm):
+    def contig(out, g0, k0, k1, s0, s1, prm, scr):
         assert BUILD == BUILD               # a cell naming the sources (see _jit)
         prefer_vector_width()
+        words, xs, ws, flags, rw, rpos, vals = scr
         n = U64(out.shape[0])
         head, nb, b0, start = _whole_blocks(n, g0, E)
         npass = (nb + SB - U64(1)) // SB
-        words = np.empty(STAGE, WT)
-        xs = np.empty(STAGE, FT)
-        ws = np.empty(STAGE, FT)
-        flags = np.empty(STAGE, np.uint8)
         f8 = flags.view(np.uint64)
-        rw = np.empty(2 * STAGE, WT)                 # the redo list
-        rpos = np.empty(2 * STAGE, np.uint64)
-        vals = np.empty(2 * STAGE, out.dtype)
         nr = U64(0)
         for j in range(np.int64(head + n - start)):  # the ends (fewer than E each)
             i = _end_index(j, head, start)
@@ -240,7 +249,7 @@ def _make_contig_staged(family, value, stages, encode):
                         for r in range(8):
                             v = f8[q8 + U64(r)]
                             while v != 0:
-                                jj = (q8 + U64(r)) * EIGHT + (U64(trailing_zeros(v)) >> U64(3))
+                                jj = (q8 + U64(r)) * EIGHT + (_trailing_zeros(v) >> U64(3))
                                 v &= v - U64(1)              # a flag byte is 0 or 1
                                 if jj < me:
                                     rw[nr] = words[jj]
@@ -253,15 +262,29 @@ def _make_contig_staged(family, value, stages, encode):
                 for k in range(np.int64(nr)):
                     out[rpos[k]] = vals[k]
                 nr = U64(0)
-    return _jit(contig)
+    return contig
 
 
-def _make_rows(block, per_block):
+def _make_contig(core):
+    """The kernel for a ``_buffers.Contig`` region: the contiguous loop
+    itself, with the scratch handed in (``_scratch``: one per thread, so a
+    small call allocates nothing).  Compiled as the kernel, not called from
+    one: as a function of its own LLVM would optimise it twice (+30% on a
+    transformer's first-use compile)."""
+    return _jit(core)
+
+
+def _make_rows(core):
+    """The kernel for a ``_buffers.Rows`` region: each row of the innermost
+    dimension, in chunks of ``ROW_CHUNK``, filled by the contiguous loop
+    (``core``): in place where the row is contiguous in memory, else into a
+    buffer scattered along the row's stride."""
     BUILD = _SOURCE
-    E = U64(per_block)
     CH = ROW_CHUNK
 
-    def rows(flat, base, shape, mstr, gstr, goff, k0, k1, s0, s1, prm):
+    core = jitable(core)
+
+    def rows(flat, base, shape, mstr, gstr, goff, k0, k1, s0, s1, prm, scr):
         assert BUILD == BUILD               # a cell naming the sources (see _jit)
         prefer_vector_width()
         d = shape.shape[0]
@@ -271,22 +294,20 @@ def _make_rows(block, per_block):
         for k in range(d - 1):
             nrows *= shape[k]
         nch = (rowlen + CH - 1) // CH
+        tmp = np.empty(min(rowlen, CH), flat.dtype)
         for t in range(nrows * nch):
             r = t // nch
             c = t - r * nch
             mem, g_row = row_start(r, base, shape, mstr, gstr, goff)
             j0 = c * CH
             j1 = min(j0 + CH, rowlen)
-            gs = g_row + U64(j0)
-            ge = g_row + U64(j1)
-            b = gs // E
-            while b * E < ge:
-                vals = block(b, k0, k1, s0, s1, prm)
-                for k in range(per_block):
-                    g = b * E + U64(k)
-                    if g >= gs and g < ge:
-                        flat[mem + np.int64(g - g_row) * ms] = vals[k]
-                b += U64(1)
+            if ms == 1:
+                core(flat[mem + j0:mem + j1], g_row + U64(j0), k0, k1, s0, s1, prm, scr)
+            else:
+                part = tmp[:j1 - j0]
+                core(part, g_row + U64(j0), k0, k1, s0, s1, prm, scr)
+                for j in range(j1 - j0):
+                    flat[mem + (j0 + j) * ms] = part[j]
     return _jit(rows)
 
 
@@ -343,12 +364,11 @@ def _build(dist, kind, loop):
     family = _kernels.family(kind)
     encode = _kernels.encoder(kind, NATIVE_F16)
     value = _kernels.element_fn(dist, family, encode)
-    block = _kernels.block_fn(dist, family, value)
-    if loop == "rows":
-        return _make_rows(block, _kernels.per_block(kind))
     if (dist, family) in T.STAGED:
-        return _make_contig_staged(family, value, T.STAGED[dist, family], encode)
-    return _make_contig(block, value, family)
+        core = _contig_core_staged(family, value, T.STAGED[dist, family], encode)
+    else:
+        core = _contig_core(_kernels.block_fn(dist, family, value), value, family)
+    return (_make_rows if loop == "rows" else _make_contig)(core)
 
 
 def fill(region, kind, dist, prm, seed, stream):
@@ -367,7 +387,30 @@ def fill(region, kind, dist, prm, seed, stream):
         else:
             _view(region)[...] = _stored(kind, prm.value)
         return
-    kernel(dist, kind, region.LOOP)(*region, *key_and_stream(seed, stream), prm)
+    kernel(dist, kind, region.LOOP)(*region, *key_and_stream(seed, stream), prm, _scratch(dist, kind))
+
+
+_local = threading.local()
+
+
+def _scratch(dist, kind):
+    """The kernels' scratch for this thread: the staged loops' L1 buffers
+    (``_contig_core_staged``: words, x, the log's argument, flags, and the
+    redo list's words, positions and values), or a placeholder."""
+    table = getattr(_local, "scratch", None)
+    if table is None:
+        table = _local.scratch = {}
+    scr = table.get((dist, kind))
+    if scr is None:
+        k = _dtypes.KINDS[kind]
+        if (dist, k.family) in T.STAGED:
+            wt, ft = (np.uint32, np.float32) if k.family == "32" else (np.uint64, np.float64)
+            scr = (np.empty(STAGE, wt), np.empty(STAGE, ft), np.empty(STAGE, ft), np.empty(STAGE, np.uint8),
+                   np.empty(2 * STAGE, wt), np.empty(2 * STAGE, np.uint64), np.empty(2 * STAGE, k.storage))
+        else:
+            scr = np.uint8(0)
+        table[(dist, kind)] = scr
+    return scr
 
 
 @functools.lru_cache(maxsize=4096)    # models fill thousands of biases and norms with 0 and 1

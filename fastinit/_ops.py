@@ -300,6 +300,19 @@ def store_fence(typingctx):
     return types.none(), codegen
 
 
+def _stable_identity(*intrinsics):
+    """Give intrinsics a fixed identity.  numba pickles an intrinsic with a
+    random uuid made on first use; a kernel whose closure holds a function
+    that calls one (``_cpu``'s rows kernel holds the contiguous loop, which
+    calls ``prefer_vector_width``) would then get a new on-disk cache key
+    in every process and never load from the cache."""
+    for fn in intrinsics:
+        fn._set_uuid(f"fastinit._ops.{fn._name}")
+
+
+_stable_identity(prefer_vector_width, store_stream, store_fence)
+
+
 def source_digest(*modules):
     """A digest of the sources of ``modules``: a kernel's cache key part for
     the code inlined into it (numba checks only the timestamp of the file
