@@ -352,10 +352,7 @@ def kernel(dist, kind, loop):
     """The compiled kernel for (distribution, dtype kind, loop "contig" or
     "rows", or "stream" for a large constant fill); one dispatcher per key
     (numba compiles it once, under its lock)."""
-    k = _KERNELS.get((dist, kind, loop))
-    if k is not None:
-        return k
-    return _KERNELS.get_or_build((dist, kind, loop), lambda: _build(dist, kind, loop))
+    return _KERNELS.get_or_build((dist, kind, loop), _build)
 
 
 def _build(dist, kind, loop):

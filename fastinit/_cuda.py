@@ -335,11 +335,11 @@ def _jit(fn):
 
 def kernel(dist, kind, loop):
     transpose = bool(CONFIG["transpose"]) and loop == "contig"
-    key = (dist, kind, loop, transpose)
-    k = _KERNELS.get(key)
-    if k is not None:
-        return k
-    return _KERNELS.get_or_build(key, lambda: _jit(kernel_source(dist, kind, loop, transpose)))
+    return _KERNELS.get_or_build((dist, kind, loop, transpose), _build)
+
+
+def _build(dist, kind, loop, transpose):
+    return _jit(kernel_source(dist, kind, loop, transpose))
 
 
 def _grid(nwork):

@@ -142,11 +142,12 @@ class KernelTable(dict):
         self._lock = threading.Lock()
 
     def get_or_build(self, key, build):
+        """The kernel of ``key``, built by ``build(*key)`` on first use."""
         k = self.get(key)
         if k is not None:
             return k
         with self._lock:
             k = self.get(key)
             if k is None:
-                k = self[key] = build()
+                k = self[key] = build(*key)
             return k

@@ -46,10 +46,6 @@ class Constant(NamedTuple):
     value: float
 
 
-#: The parameter record of each distribution.
-RECORD = {"uniform": Uniform, "normal": Normal, "trunc_normal": TruncNormal, "constant": Constant}
-
-
 def ftype(kind):
     """The family's float type of a dtype kind (its ``compute`` type)."""
     return KINDS[kind].compute

@@ -179,8 +179,8 @@ class _Call:
         return _buffers.region(self.arr, self.gshape, self.offsets)
 
     def fill(self, dist, prm):
-        """Fill with ``dist`` (``_params.RECORD``), every element drawn from
-        the seed; with ``seed=DEFERRED``, return ``run(seed)`` instead."""
+        """Fill with ``dist`` and its ``_params`` record, every element drawn
+        from the seed; with ``seed=DEFERRED``, return ``run(seed)`` instead."""
         region = self.region()
         if self.seed is DEFERRED:
             return lambda seed: self._run(region, dist, prm, _u64(seed, "seed"))

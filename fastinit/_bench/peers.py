@@ -41,23 +41,24 @@ def _pool(threads):
     return ThreadPoolExecutor(threads, thread_name_prefix="bench-store")
 
 
-def _plain_stores(buf, one):
-    """The write ceiling's candidates (library ""), each storing ``one`` (the
-    buffer's storage value of 1.0): NumPy's ``fill`` on one thread, the same
-    on all threads, and streaming stores on all threads (the loop of
-    fastinit's large constant fills, without fastinit's Python path)."""
+def _plain_stores(buf):
+    """The write ceiling's candidates (library ""), each storing 1.0 into
+    ``buf``'s memory: NumPy's ``fill`` on one thread, the same on all
+    threads, and streaming stores on all threads (the loop of fastinit's
+    large constant fills, without fastinit's Python path)."""
     from fastinit import _cpu, _dtypes, _threads
+    kind = _dtypes.of_numpy(buf.dtype)
+    mem, one = buf.view(kind.storage), kind.stored(kind.compute(1.0))
     nt = _threads.num_threads()
     pool = _pool(nt)
     # pieces on cache-line boundaries, as fastinit's own split
-    cuts = [len(buf) * k // nt // 64 * 64 for k in range(nt)] + [len(buf)]
-    pieces = [buf[lo:hi] for lo, hi in zip(cuts, cuts[1:]) if hi > lo]
-    rows = [("", "fill", lambda: buf.fill(one), "cpu"),
+    cuts = [len(mem) * k // nt // 64 * 64 for k in range(nt)] + [len(mem)]
+    pieces = [mem[lo:hi] for lo, hi in zip(cuts, cuts[1:]) if hi > lo]
+    rows = [("", "fill", lambda: mem.fill(one), "cpu"),
             ("", f"fill, {nt} threads", lambda: list(pool.map(lambda p: p.fill(one), pieces)), "cpu")]
     if _cpu.STREAMING:
-        kind = _cpu._STREAM_KIND[_dtypes.of_numpy(np.dtype(np.float16) if buf.dtype == np.uint16 else buf.dtype).code]
-        store = _cpu.kernel("constant", kind, "stream")
-        store(buf[:64], one)                        # compiled before timing
+        store = _cpu.kernel("constant", _cpu._STREAM_KIND[kind.code], "stream")
+        store(mem[:64], one)                        # compiled before timing
         rows.append(("", f"streaming store, {nt} threads", lambda: list(pool.map(lambda p: store(p, one), pieces)),
                      "cpu"))
     return rows
@@ -72,10 +73,9 @@ def cpu_rows(dtype, log2, peers):
     if dtype == "bfloat16":
         import ml_dtypes
         buf = np.zeros(n, ml_dtypes.bfloat16)        # zeroed: pages touched before timing
-        plain = _plain_stores(buf.view(np.uint16), np.uint16(0x3F80))
     else:
         buf = np.zeros(n, dtype)
-        plain = _plain_stores(buf, buf.dtype.type(1.0))
+    plain = _plain_stores(buf)
     two_d = buf.reshape(-1, 32) if n >= 32 else buf.reshape(1, -1)
     rows = list(plain)
     rows += [("fastinit", m, f, "cpu") for m, f in _fillers(fi, buf, two_d)]
