@@ -41,7 +41,8 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from . import _dtypes, _kernels, _ops, _transforms as T
 from ._buffers import Contig, Rows
-from ._ops import STREAM_BYTES, STREAMING, jitable, native_f16, prefer_vector_width, store_fence, store_stream
+from ._ops import (STREAM_BYTES, STREAMING, jitable, native_f16, prefer_vector_width, runtime_value, store_fence,
+                   store_stream)
 from ._kernels import row_start
 from ._philox import block_ms, block_words, key_and_stream
 
@@ -191,7 +192,7 @@ def _contig_core_staged(family, value, stages, encode):
     from one place in the code, so the full inverse CDF is compiled once.
     """
     BUILD = _SOURCE
-    pre, mid, post = stages
+    pre, mid, post, MID_K, POST_K = stages
     HAS_MID = mid is not None                  # False: the branch is pruned before typing
     E = U64(4 if family == "32" else 2)
     S = U64(STAGE)
@@ -204,6 +205,9 @@ def _contig_core_staged(family, value, stages, encode):
         assert BUILD == BUILD               # a cell naming the sources (see _jit)
         prefer_vector_width()
         words, xs, ws, flags, rw, rpos, vals = scr
+        # the stages' constants, held in registers through their loops
+        mid_k = runtime_value(MID_K)
+        post_k = runtime_value(POST_K)
         n = U64(out.shape[0])
         head, nb, b0, start = _whole_blocks(n, g0, E)
         npass = (nb + SB - U64(1)) // SB
@@ -231,11 +235,11 @@ def _contig_core_staged(family, value, stages, encode):
                 if HAS_MID:
                     for j in range(np.int64(me)):        # vectorised
                         jj = U64(j)
-                        ws[jj] = mid(ws[jj])
+                        ws[jj] = mid(ws[jj], mid_k)
                 any_far = False
                 for j in range(np.int64(me)):            # vectorised
                     jj = U64(j)
-                    v, f = post(xs[jj], ws[jj], prm)
+                    v, f = post(xs[jj], ws[jj], prm, post_k)
                     out[base + jj] = encode(v)
                     flags[jj] = np.uint8(f)
                     any_far |= f

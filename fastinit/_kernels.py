@@ -43,7 +43,7 @@ def encoder(kind, native):
 
 
 @jitable
-def _same(x):
+def _same(x, k):
     return x
 
 
@@ -64,12 +64,12 @@ def element_fn(dist, family, encode, staged=False):
         def element(w, prm):
             return encode(value(w, prm))
         return jitable(element)
-    pre, mid, post = stages
+    pre, mid, post, mid_k, post_k = stages
     mid = _same if mid is None else mid
 
     def element(w, prm):
         a, b = pre(w, prm)
-        v, far = post(a, mid(b), prm)
+        v, far = post(a, mid(b, mid_k), prm, post_k)
         if far:
             v = value(w, prm)
         return encode(v)

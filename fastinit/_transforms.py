@@ -16,6 +16,7 @@ keep the bits identical across targets:
 Words are uint64 holding 32-bit values (see ``_ops``).
 """
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -59,42 +60,61 @@ TWO_M65 = F64(2.0 ** -65)      # (m + 0.5) * 2^-64 = (2 m + 1) * 2^-65
 # Cephes logf (S. L. Moshier, cephes/single/logf.c): x = m 2^e with
 # m in [sqrt(1/2), sqrt(2)), log(1 + f) = f - f^2/2 + f^3 P(f), and
 # log 2 split as 0.693359375 - 2.12194440e-4.
-LOGF_SQRTHF = F32(0.707106781186547524)
 LOGF_P = (F32(7.0376836292e-2), F32(-1.1514610310e-1), F32(1.1676998740e-1),
           F32(-1.2420140846e-1), F32(1.4249322787e-1), F32(-1.6668057665e-1),
           F32(2.0000714765e-1), F32(-2.4999993993e-1), F32(3.3333331174e-1))
 LOGF_LN2_HI = F32(0.693359375)
 LOGF_LN2_LO = F32(-2.12194440e-4)
+#: The log's float constants in one tuple, the ``K`` of ``log_f32_k``.
+LOGF_K = LOGF_P + (LOGF_LN2_LO, LOGF_LN2_HI, -F32_HALF, F32_ONE)
 F32_MANT_MASK = U64(0x007FFFFF)
-F32_HALF_BITS = U64(0x3F000000)    # exponent field of [0.5, 1)
-F32_EXP_BIAS_M1 = F32(126.0)
+#: The bits of float32 sqrt(1/2), Cephes' SQRTHF; its exponent field is
+#: 126, that of [0.5, 1).
+LOGF_SQRTHF_BITS = U64(np.array(0.707106781186547524, np.float32).view(np.uint32))
+LOGF_SPLIT = U64(1 << 31) - LOGF_SQRTHF_BITS    # bits + LOGF_SPLIT = bits - SQRTHF bits + 2^31
+LOGF_EXP_OFFSET = F32(256.0)                    # 2^31 >> 23
+
+
+@jitable
+def log_f32_k(x, K):
+    """Natural log of a positive, normal float32 (about 1 ulp), with the
+    float constants ``K`` (``LOGF_K``; ``log_f32`` passes them, CPU kernels
+    pass them as runtime values: ``_ops.runtime_value``).
+
+    Cephes scales the mantissa m to [0.5, 1) and doubles it, taking 1 from
+    the exponent, where m < sqrt(1/2).  The same m and exponent come from
+    integer operations: subtracting the bits of sqrt(1/2) borrows from the
+    exponent field exactly where m is doubled, and the mantissa field plus
+    those bits is m or 2m.  (The 2^31 added keeps the difference unsigned.)
+    Both f = m - 1 and the exponent are exact, so the bits are Cephes'
+    (tests/test_transforms.py checks every float32 in (0, 1]); the
+    dependency chain is shorter by a compare and a select.
+    """
+    p0, p1, p2, p3, p4, p5, p6, p7, p8, ln2_lo, ln2_hi, minus_half, one = K
+    ix = (f32_to_bits(x) + LOGF_SPLIT) & MASK32
+    fe = u32_to_f32(ix >> U23) - LOGF_EXP_OFFSET
+    f = bits_to_f32((ix & F32_MANT_MASK) + LOGF_SQRTHF_BITS) - one
+    z = f * f
+    y = p0
+    y = fma(y, f, p1)
+    y = fma(y, f, p2)
+    y = fma(y, f, p3)
+    y = fma(y, f, p4)
+    y = fma(y, f, p5)
+    y = fma(y, f, p6)
+    y = fma(y, f, p7)
+    y = fma(y, f, p8)
+    y = (y * f) * z
+    y = fma(fe, ln2_lo, y)
+    y = fma(minus_half, z, y)
+    r = f + y
+    return fma(fe, ln2_hi, r)
 
 
 @jitable
 def log_f32(x):
-    """Natural log of a positive, normal float32 (about 1 ulp)."""
-    bits = f32_to_bits(x)
-    fe = u32_to_f32(bits >> U23) - F32_EXP_BIAS_M1
-    m = bits_to_f32((bits & F32_MANT_MASK) | F32_HALF_BITS)      # [0.5, 1)
-    small = m < LOGF_SQRTHF
-    m = m + m if small else m
-    fe = fe - F32_ONE if small else fe
-    f = m - F32_ONE
-    z = f * f
-    y = LOGF_P[0]
-    y = fma(y, f, LOGF_P[1])
-    y = fma(y, f, LOGF_P[2])
-    y = fma(y, f, LOGF_P[3])
-    y = fma(y, f, LOGF_P[4])
-    y = fma(y, f, LOGF_P[5])
-    y = fma(y, f, LOGF_P[6])
-    y = fma(y, f, LOGF_P[7])
-    y = fma(y, f, LOGF_P[8])
-    y = (y * f) * z
-    y = fma(fe, LOGF_LN2_LO, y)
-    y = fma(-F32_HALF, z, y)
-    r = f + y
-    return fma(fe, LOGF_LN2_HI, r)
+    """Natural log of a positive, normal float32 (``log_f32_k``)."""
+    return log_f32_k(x, LOGF_K)
 
 
 # ----------------------------------------------------------------- Phi^-1, float32
@@ -149,8 +169,13 @@ def _x_and_arg(neg, two_p):
 
 
 @jitable
+def neg_log_f32_k(a, K):
+    return -log_f32_k(a, K)
+
+
+@jitable
 def neg_log_f32(a):
-    return -log_f32(a)
+    return neg_log_f32_k(a, LOGF_K)
 
 
 @jitable
@@ -165,9 +190,10 @@ def erfinv_sqrt2_f32(x, w):
     b3 = w < ERFINV_W3
     s = math.sqrt(w)
     a = _pick(b1, b2, b3, w - ERFINV_S1, s - ERFINV_S2, s - ERFINV_S3, s - ERFINV_S4)
-    # Horner with per-lane coefficients (constant indices: loops over tuples do not vectorise)
-    r = F32_ZERO
-    r = fma(r, a, _pick(b1, b2, b3, ERFINV_C1[0], ERFINV_C2[0], ERFINV_C3[0], ERFINV_C4[0]))
+    # Horner with per-lane coefficients (constant indices: loops over tuples
+    # do not vectorise); its first step from 0, fma(0, a, c0), is c0 itself
+    # for a finite a
+    r = _pick(b1, b2, b3, ERFINV_C1[0], ERFINV_C2[0], ERFINV_C3[0], ERFINV_C4[0])
     r = fma(r, a, _pick(b1, b2, b3, ERFINV_C1[1], ERFINV_C2[1], ERFINV_C3[1], ERFINV_C4[1]))
     r = fma(r, a, _pick(b1, b2, b3, ERFINV_C1[2], ERFINV_C2[2], ERFINV_C3[2], ERFINV_C4[2]))
     r = fma(r, a, _pick(b1, b2, b3, ERFINV_C1[3], ERFINV_C2[3], ERFINV_C3[3], ERFINV_C4[3]))
@@ -179,28 +205,33 @@ def erfinv_sqrt2_f32(x, w):
     return (r * x) * SQRT2_F32
 
 
+#: The central branch's float constants, the ``K`` of ``erfinv_sqrt2_central_k``.
+ERFINV_CENTRAL_K = ERFINV_C1 + (ERFINV_S1, ERFINV_W1, SQRT2_F32)
+
+
 @jitable
-def erfinv_sqrt2_central_f32(x, w):
+def erfinv_sqrt2_central_k(x, w, K):
     """(erfinv_sqrt2_f32(x, w), False) where Giles' central branch (w < 5)
-    serves, else (something, True).
+    serves, else (something, True); ``K``: ``ERFINV_CENTRAL_K``, as in
+    ``log_f32_k``.
 
     The same operations as ``erfinv_sqrt2_f32`` on its first branch, so the
     same bits, without the square root and the per-lane coefficient selects
     that the other 0.34% of normal draws need.  Kernels use it on a first
     pass and redo the flagged elements in full.
     """
-    a = w - ERFINV_S1
-    r = F32_ZERO
-    r = fma(r, a, ERFINV_C1[0])
-    r = fma(r, a, ERFINV_C1[1])
-    r = fma(r, a, ERFINV_C1[2])
-    r = fma(r, a, ERFINV_C1[3])
-    r = fma(r, a, ERFINV_C1[4])
-    r = fma(r, a, ERFINV_C1[5])
-    r = fma(r, a, ERFINV_C1[6])
-    r = fma(r, a, ERFINV_C1[7])
-    r = fma(r, a, ERFINV_C1[8])
-    return (r * x) * SQRT2_F32, w >= ERFINV_W1
+    c0, c1, c2, c3, c4, c5, c6, c7, c8, s1, w1, sqrt2 = K
+    a = w - s1
+    r = c0
+    r = fma(r, a, c1)
+    r = fma(r, a, c2)
+    r = fma(r, a, c3)
+    r = fma(r, a, c4)
+    r = fma(r, a, c5)
+    r = fma(r, a, c6)
+    r = fma(r, a, c7)
+    r = fma(r, a, c8)
+    return (r * x) * sqrt2, w >= w1
 
 
 @jitable
@@ -384,10 +415,8 @@ F64_ZERO = F64(0.0)
 def _as241_far_ratio(t, mid):
     """Numerator and denominator of AS241's tail branches at t = sqrt(-log p)."""
     a = t - AS241_SHIFT_MID if mid else t - AS241_SHIFT_FAR
-    num = F64_ZERO
-    den = F64_ZERO
-    num = fma(num, a, AS241_C[0] if mid else AS241_E[0])
-    den = fma(den, a, AS241_D[0] if mid else AS241_F[0])
+    num = AS241_C[0] if mid else AS241_E[0]       # fma(0, a, c) is c for a finite a
+    den = AS241_D[0] if mid else AS241_F[0]
     num = fma(num, a, AS241_C[1] if mid else AS241_E[1])
     den = fma(den, a, AS241_D[1] if mid else AS241_F[1])
     num = fma(num, a, AS241_C[2] if mid else AS241_E[2])
@@ -410,39 +439,50 @@ def neg_log_f64(p):
     return -log_f64(p)
 
 
+#: The central branch's float constants, the ``K`` of ``_as241_k`` (as in
+#: ``log_f32_k``); the tail branches' 32 would not fit the registers.
+AS241_CENTRAL_K = AS241_A + AS241_B + (AS241_CONST1, F64_HALF, AS241_SPLIT1)
+
+
 @jitable
-def _as241(p, nl, no_far):
+def _as241_k(p, nl, no_far, K):
     """(-Phi^-1(p), far) for p in (0, 1/2] and nl = -log(p) (which only the
     tail branches use); far flags p below e^-25, AS241's last branch.  With
     ``no_far`` that branch is not evaluated (its lanes get a wrong value,
-    flagged)."""
-    q = p - F64_HALF
-    r = fma(-q, q, AS241_CONST1)
-    num = F64_ZERO
-    den = F64_ZERO
-    num = fma(num, r, AS241_A[0])
-    den = fma(den, r, AS241_B[0])
-    num = fma(num, r, AS241_A[1])
-    den = fma(den, r, AS241_B[1])
-    num = fma(num, r, AS241_A[2])
-    den = fma(den, r, AS241_B[2])
-    num = fma(num, r, AS241_A[3])
-    den = fma(den, r, AS241_B[3])
-    num = fma(num, r, AS241_A[4])
-    den = fma(den, r, AS241_B[4])
-    num = fma(num, r, AS241_A[5])
-    den = fma(den, r, AS241_B[5])
-    num = fma(num, r, AS241_A[6])
-    den = fma(den, r, AS241_B[6])
-    num = fma(num, r, AS241_A[7])
-    den = fma(den, r, AS241_B[7])
+    flagged).  ``K``: ``AS241_CENTRAL_K``."""
+    (a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
+     const1, half, split1) = K
+    q = p - half
+    r = fma(-q, q, const1)
+    # Horner from the first coefficients: fma(0, r, c) is c for a finite r
+    num = a0
+    den = b0
+    num = fma(num, r, a1)
+    den = fma(den, r, b1)
+    num = fma(num, r, a2)
+    den = fma(den, r, b2)
+    num = fma(num, r, a3)
+    den = fma(den, r, b3)
+    num = fma(num, r, a4)
+    den = fma(den, r, b4)
+    num = fma(num, r, a5)
+    den = fma(den, r, b5)
+    num = fma(num, r, a6)
+    den = fma(den, r, b6)
+    num = fma(num, r, a7)
+    den = fma(den, r, b7)
     num_central = -(q * num)      # -(a / b) == (-a) / b exactly: one division serves both branches
     den_central = den
     t = math.sqrt(nl)
     mid = t <= AS241_SPLIT2
     num, den = _as241_far_ratio(t, mid or no_far)
-    central = -q <= AS241_SPLIT1
+    central = -q <= split1
     return (num_central if central else num) / (den_central if central else den), not (central or mid)
+
+
+@jitable
+def _as241(p, nl, no_far):
+    return _as241_k(p, nl, no_far, AS241_CENTRAL_K)
 
 
 @jitable
@@ -521,10 +561,11 @@ def value_trunc32(w, prm):
 
 
 # Staged float32 normals (see ``_cpu``): the kernels run a task's elements
-# through pre -> neg_log_f32 -> post, one vectorised loop per stage, and redo
-# the elements that post flags with the value function above.  The stages
-# are value_normal32 / value_trunc32 cut in three: the same operations, so
-# the same bits.
+# through pre -> neg_log_f32_k -> post, one vectorised loop per stage, and
+# redo the elements that post flags with the value function above.  The
+# stages are value_normal32 / value_trunc32 cut in three: the same
+# operations, so the same bits.  The last two take their float constants
+# as an argument (``STAGED``).
 @jitable
 def pre_normal32(w, prm):
     return normal_pre_f32(w)
@@ -536,15 +577,16 @@ def pre_trunc32(w, prm):
 
 
 @jitable
-def post_normal32(x, w, prm):
-    """(value_normal32, False), or (anything, True) for a far-tail element."""
-    z, far = erfinv_sqrt2_central_f32(x, w)
+def post_normal32(x, w, prm, K):
+    """(value_normal32, False), or (anything, True) for a far-tail element
+    (``K``: ``ERFINV_CENTRAL_K``)."""
+    z, far = erfinv_sqrt2_central_k(x, w, K)
     return _scaled(z, prm), far
 
 
 @jitable
-def post_trunc32(x, w, prm):
-    z, far = erfinv_sqrt2_central_f32(x, w)
+def post_trunc32(x, w, prm, K):
+    z, far = erfinv_sqrt2_central_k(x, w, K)
     return _scaled_clamped(z, prm), far
 
 
@@ -556,9 +598,9 @@ def _signed_p_and_log(neg, p):
 
 
 @jitable
-def _post64(sp, nl):
+def _post64(sp, nl, K):
     p = abs(sp)
-    z, far = _as241(p, nl, True)
+    z, far = _as241_k(p, nl, True, K)
     return (-z if sp < F64_ZERO else z), far
 
 
@@ -575,15 +617,16 @@ def pre_trunc64(m, prm):
 
 
 @jitable
-def post_normal64(sp, nl, prm):
-    """(value_normal64, False), or (anything, True) for p < e^-25."""
-    z, far = _post64(sp, nl)
+def post_normal64(sp, nl, prm, K):
+    """(value_normal64, False), or (anything, True) for p < e^-25 (``K``:
+    ``AS241_CENTRAL_K``)."""
+    z, far = _post64(sp, nl, K)
     return _scaled(z, prm), far
 
 
 @jitable
-def post_trunc64(sp, nl, prm):
-    z, far = _post64(sp, nl)
+def post_trunc64(sp, nl, prm, K):
+    z, far = _post64(sp, nl, K)
     return _scaled_clamped(z, prm), far
 
 
@@ -631,9 +674,24 @@ def encode_bf16(x):
 VALUE = {("uniform", "32"): value_uniform32, ("normal", "32"): value_normal32,
          ("trunc_normal", "32"): value_trunc32, ("uniform", "64"): value_uniform64,
          ("normal", "64"): value_normal64, ("trunc_normal", "64"): value_trunc64}
-#: The same values cut in stages (pre, mid or None, post); post flags the
-#: rare elements whose value must be recomputed with VALUE.
-STAGED = {("normal", "32"): (pre_normal32, neg_log_f32, post_normal32),
-          ("trunc_normal", "32"): (pre_trunc32, neg_log_f32, post_trunc32),
-          ("normal", "64"): (pre_normal64, None, post_normal64),
-          ("trunc_normal", "64"): (pre_trunc64, None, post_trunc64)}
+
+
+class Stages(NamedTuple):
+    """A value cut in stages (see ``_cpu``): ``pre(w, prm)`` -> (x, a);
+    ``mid(a, mid_k)`` -> a, or None; ``post(x, a, prm, post_k)`` ->
+    (value, flag), the flag set on the rare elements whose value must be
+    recomputed with ``VALUE``.  ``mid_k`` and ``post_k`` are the stages'
+    float constants, which CPU kernels hand in as runtime values
+    (``_ops.runtime_value``) and other callers as they are."""
+    pre: object
+    mid: object
+    post: object
+    mid_k: tuple
+    post_k: tuple
+
+
+#: The same values as VALUE, cut in stages.
+STAGED = {("normal", "32"): Stages(pre_normal32, neg_log_f32_k, post_normal32, LOGF_K, ERFINV_CENTRAL_K),
+          ("trunc_normal", "32"): Stages(pre_trunc32, neg_log_f32_k, post_trunc32, LOGF_K, ERFINV_CENTRAL_K),
+          ("normal", "64"): Stages(pre_normal64, None, post_normal64, (), AS241_CENTRAL_K),
+          ("trunc_normal", "64"): Stages(pre_trunc64, None, post_trunc64, (), AS241_CENTRAL_K)}
