@@ -10,11 +10,12 @@ and cached on disk:
   truncated normals (``_contig_core_staged``) the work of STAGE elements
   goes through short vectorised loops over scratch in L1: Philox words,
   then the inverse CDF in two or three steps, the last of which skips the
-  rare branches and flags the elements that need them.  One fused loop was
-  a chain of 40 and more dependent floating-point operations that the core
-  could not overlap enough.  Flagged elements (0.34% of float32 normal
-  draws; p < e^-25 in float64) are recomputed in full from their saved
-  words in one vectorised loop.  The same operations give the same bits, so
+  less common branches and flags the elements that need them.  One fused
+  loop was a chain of 40 and more dependent floating-point operations that
+  the core could not overlap enough.  Flagged elements (0.34% of float32
+  normal draws; in float64 the 15% outside AS241's central branch, which
+  alone needs no log) are recomputed in full from their saved words in one
+  vectorised loop.  The same operations give the same bits, so
   this is invisible to the contract (the golden hashes check it).
 * ``rows``: anything else (strided views, shards cut along inner
   dimensions): each row of the innermost dimension, in chunks, filled by

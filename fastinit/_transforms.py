@@ -439,17 +439,17 @@ def neg_log_f64(p):
     return -log_f64(p)
 
 
-#: The central branch's float constants, the ``K`` of ``_as241_k`` (as in
-#: ``log_f32_k``); the tail branches' 32 would not fit the registers.
+#: The central branch's float constants, the ``K`` of ``_as241_central_k``
+#: (as in ``log_f32_k``); the tail branches' 32 would not fit the registers.
 AS241_CENTRAL_K = AS241_A + AS241_B + (AS241_CONST1, F64_HALF, AS241_SPLIT1)
 
 
 @jitable
-def _as241_k(p, nl, no_far, K):
-    """(-Phi^-1(p), far) for p in (0, 1/2] and nl = -log(p) (which only the
-    tail branches use); far flags p below e^-25, AS241's last branch.  With
-    ``no_far`` that branch is not evaluated (its lanes get a wrong value,
-    flagged).  ``K``: ``AS241_CENTRAL_K``."""
+def _as241_central_k(p, K):
+    """AS241's central branch for p in (0, 1/2]: the numerator and the
+    denominator of -Phi^-1(p), and whether p lies outside the branch
+    (p < 0.075, 15% of normal draws), where they are not the value.  No
+    logarithm.  ``K``: ``AS241_CENTRAL_K``."""
     (a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
      const1, half, split1) = K
     q = p - half
@@ -471,24 +471,17 @@ def _as241_k(p, nl, no_far, K):
     den = fma(den, r, b6)
     num = fma(num, r, a7)
     den = fma(den, r, b7)
-    num_central = -(q * num)      # -(a / b) == (-a) / b exactly: one division serves both branches
-    den_central = den
-    t = math.sqrt(nl)
-    mid = t <= AS241_SPLIT2
-    num, den = _as241_far_ratio(t, mid or no_far)
-    central = -q <= split1
-    return (num_central if central else num) / (den_central if central else den), not (central or mid)
-
-
-@jitable
-def _as241(p, nl, no_far):
-    return _as241_k(p, nl, no_far, AS241_CENTRAL_K)
+    # -(a / b) == (-a) / b exactly: one division serves every branch
+    return -(q * num), den, -q > split1
 
 
 @jitable
 def tail_f64(p):
     """-Phi^-1(p) for p in (0, 1/2]."""
-    return _as241(p, neg_log_f64(p), False)[0]
+    num_c, den_c, outside = _as241_central_k(p, AS241_CENTRAL_K)
+    t = math.sqrt(neg_log_f64(p))
+    num, den = _as241_far_ratio(t, t <= AS241_SPLIT2)
+    return (num if outside else num_c) / (den if outside else den_c)
 
 
 @jitable
@@ -591,42 +584,38 @@ def post_trunc32(x, w, prm, K):
 
 
 # Staged float64 normals: pre -> post, p travels signed (p > 0, so its sign
-# is the result's) with -log(p).
-@jitable
-def _signed_p_and_log(neg, p):
-    return (-p if neg else p), neg_log_f64(p)
-
-
-@jitable
-def _post64(sp, nl, K):
-    p = abs(sp)
-    z, far = _as241_k(p, nl, True, K)
-    return (-z if sp < F64_ZERO else z), far
-
-
+# is the result's) and as it is.  AS241's central branch needs no log; post
+# flags the 15% of elements outside it, which the kernels redo in full.
 @jitable
 def pre_normal64(m, prm):
     neg, p = _normal_p_f64(m)
-    return _signed_p_and_log(neg, p)
+    return (-p if neg else p), p
 
 
 @jitable
 def pre_trunc64(m, prm):
     lower, p = _trunc_p_f64(m, prm.all_lower, prm.threshold, prm.pl, prm.qb, prm.d)
-    return _signed_p_and_log(lower, p)
+    return (-p if lower else p), p
 
 
 @jitable
-def post_normal64(sp, nl, prm, K):
-    """(value_normal64, False), or (anything, True) for p < e^-25 (``K``:
-    ``AS241_CENTRAL_K``)."""
-    z, far = _post64(sp, nl, K)
+def _post64(sp, p, K):
+    num, den, outside = _as241_central_k(p, K)
+    z = num / den
+    return (-z if sp < F64_ZERO else z), outside
+
+
+@jitable
+def post_normal64(sp, p, prm, K):
+    """(value_normal64, False), or (anything, True) outside AS241's central
+    branch (``K``: ``AS241_CENTRAL_K``)."""
+    z, far = _post64(sp, p, K)
     return _scaled(z, prm), far
 
 
 @jitable
-def post_trunc64(sp, nl, prm, K):
-    z, far = _post64(sp, nl, K)
+def post_trunc64(sp, p, prm, K):
+    z, far = _post64(sp, p, K)
     return _scaled_clamped(z, prm), far
 
 
