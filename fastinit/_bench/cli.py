@@ -27,7 +27,7 @@ from .machine import _cuda_ready, _have, _threading_layer, _versions, machine
 from .peers import cpu_rows, cuda_rows
 from .plot import plot
 from .report import check, print_table
-from .timing import per_call, time_call
+from .timing import per_call, time_rows
 
 DEFAULT_SIZES = (10, 16, 20, 24)
 QUICK_SIZES = (10, 20)
@@ -106,14 +106,14 @@ def run(argv=None):
     t_start = time.perf_counter()
     for i, (device, dtype, log2) in enumerate(plan, 1):
         rows = (cpu_rows if device == "cpu" else cuda_rows)(dtype, log2, peers)
-        these = []
-        for lib, method, fn, timer in rows:
-            label = f"{lib} {method}".strip()
+        def progress(j):
+            label = f"{rows[j][0]} {rows[j][1]}".strip()
             print(f"  [{i}/{len(plan)}] {device} {dtype} 2^{log2}: {label} ...".ljust(78), end="\r",
                   file=sys.stderr, flush=True)
-            sec = time_call(fn, timer, repeat)
-            these.append({"device": device, "library": lib, "method": method, "dtype": dtype, "log2": log2,
-                          "elements": 2 ** log2, "seconds": sec, "g_per_s": 2 ** log2 / sec / 1e9, "timer": timer})
+        secs = time_rows([(fn, timer) for _, _, fn, timer in rows], repeat, progress)
+        these = [{"device": device, "library": lib, "method": method, "dtype": dtype, "log2": log2,
+                  "elements": 2 ** log2, "seconds": sec, "g_per_s": 2 ** log2 / sec / 1e9, "timer": timer}
+                 for (lib, method, _, timer), sec in zip(rows, secs)]
         # the write ceiling: the fastest plain store (library ""), or the first row (a GPU's fill_)
         ceiling = max((r["g_per_s"] for r in these if r["library"] == ""), default=these[0]["g_per_s"])
         for r in these:

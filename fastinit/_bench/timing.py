@@ -1,7 +1,8 @@
 """The timers of ``python -m fastinit bench``: seconds per call, best of a
 few samples, each sample long enough to time (small buffers: several calls
-back to back); on a GPU by CUDA events on torch's current stream.  Also the
-warm per-call cost of the whole Python path on the CPU."""
+back to back), the samples of one buffer's methods taken in rounds; on a
+GPU by CUDA events on torch's current stream.  Also the warm per-call cost
+of the whole Python path on the CPU."""
 import time
 
 import numpy as np
@@ -18,8 +19,9 @@ def _calls_per_sample(fn, sync):
     return max(1, min(10000, int(MIN_SAMPLE_S / once)))
 
 
-def time_call(fn, timer, repeat):
-    """Seconds per call, best of ``repeat`` samples (after a warm-up)."""
+def _sampler(fn, timer):
+    """Warm ``fn`` up (compile, first touch) and return a function that
+    takes one timing sample: seconds per call."""
     if timer == "cuda":
         import torch
         sync = torch.cuda.synchronize
@@ -29,8 +31,8 @@ def time_call(fn, timer, repeat):
     fn()                                         # warm-up: compiles, touches
     sync()
     k = _calls_per_sample(fn, sync)
-    best = float("inf")
-    for _ in range(repeat):
+
+    def sample():
         if timer == "cuda":
             a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             a.record()
@@ -38,12 +40,36 @@ def time_call(fn, timer, repeat):
                 fn()
             b.record()
             b.synchronize()
-            best = min(best, a.elapsed_time(b) / 1e3 / k)
-        else:
-            t = time.perf_counter()
-            for _ in range(k):
-                fn()
-            best = min(best, (time.perf_counter() - t) / k)
+            return a.elapsed_time(b) / 1e3 / k
+        t = time.perf_counter()
+        for _ in range(k):
+            fn()
+        return (time.perf_counter() - t) / k
+    return sample
+
+
+def time_call(fn, timer, repeat):
+    """Seconds per call, best of ``repeat`` samples (after a warm-up)."""
+    sample = _sampler(fn, timer)
+    return min(sample() for _ in range(repeat))
+
+
+def time_rows(calls, repeat, progress=None):
+    """Seconds per call of each ``(fn, timer)`` in ``calls``, best of
+    ``repeat`` samples, taken in rounds: one sample of every call per
+    round.  A shared machine runs slower for seconds at a time; in rounds
+    such a spell costs every call a sample, not one call all of its
+    samples, so the ratios between calls (what the bench reports) hold.
+    ``progress(i)`` is called before call i is warmed up."""
+    samplers = []
+    for i, (fn, timer) in enumerate(calls):
+        if progress is not None:
+            progress(i)
+        samplers.append(_sampler(fn, timer))
+    best = [float("inf")] * len(calls)
+    for _ in range(repeat):
+        for i, sample in enumerate(samplers):
+            best[i] = min(best[i], sample())
     return best
 
 
