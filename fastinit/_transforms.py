@@ -269,9 +269,10 @@ def normal_f32(w):
 @jitable
 def _trunc_p_f32(w, all_lower, threshold, pl, qb, d):
     lower = all_lower or w < threshold
-    u = F32(w * U2 + U1) * TWO_M33
-    v = F32((w ^ MASK32) * U2 + U1) * TWO_M33
-    return lower, (fma(u, d, pl) if lower else fma(v, d, qb))
+    # u from w below the median, 1 - u from its complement above: the word
+    # is picked first, so one conversion serves both tails
+    t = F32((w if lower else w ^ MASK32) * U2 + U1) * TWO_M33
+    return lower, fma(t, d, pl if lower else qb)
 
 
 @jitable
@@ -508,9 +509,8 @@ def normal_f64(m):
 @jitable
 def _trunc_p_f64(m, all_lower, threshold, pl, qb, d):
     lower = all_lower or m < threshold
-    u = fma(F64(m), TWO_M64, TWO_M65)
-    v = fma(F64(m ^ MASK64), TWO_M64, TWO_M65)
-    return lower, (fma(u, d, pl) if lower else fma(v, d, qb))
+    t = fma(F64(m if lower else m ^ MASK64), TWO_M64, TWO_M65)      # as in _trunc_p_f32
+    return lower, fma(t, d, pl if lower else qb)
 
 
 @jitable
