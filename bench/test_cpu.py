@@ -10,8 +10,9 @@ plain fill of the same pre-touched buffer, NumPy (``Generator`` with
 Each case records ``extra_info``: elements, G elements/s, and its ratios
 to the machine's write ceiling (the fastest plain store, on all threads)
 and to NumPy's one-thread ``fill`` of the same buffer, both measured in the
-same test (the numbers to compare on a noisy machine; ``bench/NOTES.md``).  JAX allocates its result
-(its arrays are immutable), so its cases include the allocation.
+same test (the numbers to compare on a noisy machine; ``bench/NOTES.md``).
+JAX allocates its result (its arrays are immutable), so its cases include
+the allocation.
 """
 import importlib.util
 import time

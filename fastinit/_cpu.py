@@ -49,7 +49,7 @@ from ._philox import block_ms, block_words, key_and_stream
 
 U64 = np.uint64
 ROW_CHUNK = 4096          # elements of a row per call of the contiguous loop in the rows kernel
-STAGE = 512              # elements per stage pass in the staged kernel (scratch fits L1)
+STAGE = 512               # elements per stage pass in the staged kernel (scratch fits L1)
 ALIGN = 1 << 13           # elements: split points are multiples of this (whole blocks and stages)
 #: A contiguous constant fill of at least this many bytes (per thread's
 #: piece) bypasses the caches (``_make_stream``): such a buffer does not

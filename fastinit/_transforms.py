@@ -87,7 +87,7 @@ def log_f32_k(x, K):
     exponent field exactly where m is doubled, and the mantissa field plus
     those bits is m or 2m.  (The 2^31 added keeps the difference unsigned.)
     Both f = m - 1 and the exponent are exact, so the bits are Cephes'
-    (tests/test_transforms.py checks every float32 in (0, 1]); the
+    (tests/test_transforms.py checks every positive normal float32); the
     dependency chain is shorter by a compare and a select.
     """
     p0, p1, p2, p3, p4, p5, p6, p7, p8, ln2_lo, ln2_hi, minus_half, one = K
