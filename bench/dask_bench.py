@@ -7,19 +7,26 @@ and a Zarr store larger than memory.
 
 1. Generation: each array is persisted on a ``LocalCluster`` (2 worker
    processes, 1 thread each; the same chunks, 2^24 elements by default) and
-   timed until every block exists, best of ``--repeat``: fastinit's
-   ``normal`` and ``uniform`` against ``dask.array.random.default_rng``'s
-   ``standard_normal`` (float32) and ``random`` (float32, [0, 1)) and
-   ``uniform`` (float64: Generator.uniform has no float32), in G elements/s
-   and as ratios measured in the same run.
+   timed until every block exists, best of ``--repeat`` rounds (each case
+   once per round): fastinit's ``normal`` and ``uniform`` against
+   ``dask.array.random.default_rng``'s ``standard_normal`` (float32) and
+   ``random`` (float32, [0, 1)) and ``uniform`` (float64:
+   Generator.uniform has no float32), in G elements/s and as ratios
+   measured in the same run.
 2. Chunk invariance: the first values of the same array with two chunkings,
    Dask's and fastinit's.
 3. Zarr: a float32 array of 2^``zarr-log2`` elements written by
    ``fastinit.dask.fill_zarr`` into a new local store (no compressor:
    random floats do not compress; the zstd ratio of one chunk is printed
-   to show it), the workers' peak resident memory, and the disk's plain
-   write speed beside it (``dd`` of ``--dd-mib`` (4 GiB) of zeros with ``conv=fdatasync``).
-   The store is deleted afterwards.
+   to show it), timed until it is on the disk (``os.sync()``), the
+   workers' peak resident memory, and the disk's plain write speed beside
+   it: ``dd`` of ``--dd-mib`` (4 GiB) of zeros with ``conv=fdatasync``,
+   before the store and after it.  ``--zarr-ones`` writes ones instead
+   (Zarr's path and the disk with no compute; not zeros, which equal the
+   fill value and which Zarr leaves out of the store).  Then the same
+   volume as plain files of one chunk each, written from as many threads
+   as the workers have and synced (``--no-plain`` skips it).  The store
+   and the files are deleted afterwards.
 """
 import argparse
 import json
@@ -48,6 +55,29 @@ def _disk_write_gbs(directory, mib):
     return mib * 2 ** 20 / dt / 1e9
 
 
+def _plain_files_gbs(directory, nbytes, chunk_bytes, threads):
+    """The same volume written as plain files of one chunk each (Zarr's
+    layout without Zarr), from ``threads`` threads, then synced: the disk
+    and the page cache at the store's scale, the reference of "near the
+    disk's plain write speed"."""
+    from concurrent.futures import ThreadPoolExecutor
+    data = np.random.default_rng(0).integers(0, 256, chunk_bytes, dtype=np.uint8)
+    root = os.path.join(directory, "plain")
+    os.makedirs(root)
+
+    def write(i):
+        with open(os.path.join(root, str(i)), "wb") as f:
+            f.write(data)
+    os.sync()
+    t = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(write, range(nbytes // chunk_bytes)))
+    os.sync()
+    dt = time.perf_counter() - t
+    shutil.rmtree(root)
+    return nbytes / dt / 1e9
+
+
 def _zarr(a, client_kw):
     """The Zarr part, on a fresh cluster (its workers' peak memory is its own)."""
     import distributed
@@ -72,21 +102,27 @@ def _zarr(a, client_kw):
                                            chunks=(rows, cols), dtype="float32", compressors=None),
                          "normal", seed=1)                     # each worker loads the kernel once
             before = client.run(_peak_rss_mib)
+            os.sync()
+            disk_before = _disk_write_gbs(where, a.dd_mib)
             t = time.perf_counter()
             fd.fill_zarr(z, *a.zarr_fill, seed=0)
+            os.sync()                                   # on the disk, as dd's fdatasync
             dt = time.perf_counter() - t
             after = client.run(_peak_rss_mib)
         disk = _disk_write_gbs(where, a.dd_mib)
+        shutil.rmtree(os.path.join(where, "w.zarr"))            # the room for the plain files
+        plain = _plain_files_gbs(where, nz * 4, rows * cols * 4, 2 * a.zarr_threads) if a.plain else None
     finally:
         shutil.rmtree(where, ignore_errors=True)
-    res = dict(filler=a.zarr_fill[0], threads=a.zarr_threads, elements=nz, gib=nz * 4 / 2 ** 30, seconds=dt, gbs=nz * 4 / dt / 1e9, disk_gbs=disk,
+    res = dict(filler=a.zarr_fill[0], threads=a.zarr_threads, elements=nz, gib=nz * 4 / 2 ** 30, seconds=dt, gbs=nz * 4 / dt / 1e9, disk_gbs=disk, disk_before_gbs=disk_before, plain_files_gbs=plain,
                chunk_mib=rows * cols * 4 / 2 ** 20, zstd_ratio=zratio, worker_peak_mib=list(after.values()),
                worker_peak_before_mib=list(before.values()))
+    plain_txt = f"; plain files of one chunk each, the same volume: {plain:.2f} GB/s" if plain else ""
     print(f"Zarr, {a.zarr_fill[0]}, 2 workers x {a.zarr_threads} threads: {res['gib']:.0f} GiB float32 (chunks of {res['chunk_mib']:.0f} MiB, no compressor: zstd-3 "
-          f"shrinks a chunk of these values {zratio:.3f}x) written in {dt:.1f} s: {res['gbs']:.2f} GB/s; the "
-          f"disk's plain write (dd, fdatasync) {disk:.2f} GB/s; workers' peak RSS "
+          f"shrinks a chunk of these values {zratio:.3f}x) written and synced in {dt:.1f} s: {res['gbs']:.2f} GB/s; the "
+          f"disk's plain write (dd, fdatasync) {disk_before:.2f} GB/s before, {disk:.2f} GB/s after; workers' peak RSS "
           f"{', '.join(f'{v:.0f}' for v in after.values())} MiB (after the warm-up: "
-          f"{', '.join(f'{v:.0f}' for v in before.values())}); the store was deleted")
+          f"{', '.join(f'{v:.0f}' for v in before.values())}){plain_txt}; the store was deleted")
     return res
 
 
@@ -99,9 +135,11 @@ def run(argv=None):
     p.add_argument("--zarr-chunk-log2", type=int, default=22, help="elements per Zarr chunk (log2)")
     p.add_argument("--zarr-threads", type=int, default=2,
                    help="threads per worker for the Zarr write (one computes while another writes)")
-    p.add_argument("--zarr-zeros", dest="zarr_fill", action="store_const", const=("zeros",),
+    p.add_argument("--zarr-ones", dest="zarr_fill", action="store_const", const=("ones",),
                    default=("normal", 0.0, 0.02),
-                   help="write zeros instead of normals: Zarr's and the disk's own speed with no compute")
+                   help="write ones instead of normals: Zarr's and the disk's own speed with no compute")
+    p.add_argument("--no-plain", dest="plain", action="store_false",
+                   help="skip the reference write of the same volume as plain chunk files")
     p.add_argument("--dd-mib", type=int, default=4096, help="MiB dd writes to time the disk")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--dir", default=None, help="where the Zarr store goes (default: a temporary directory)")
@@ -137,19 +175,22 @@ def run(argv=None):
         warm = fd.normal((2 * ch,), chunks=ch, seed=1), fd.uniform((2 * ch,), chunks=ch, seed=1)
         distributed.wait(client.persist(list(warm)))          # each worker loads fastinit's kernels once
         del warm
-        rates = {}
-        for name, make in cases.items():
-            best = float("inf")
-            for r in range(a.repeat):
+        # in rounds, each case once per round: a slow spell of the VM (its
+        # fresh memory costs 1-3 s/GiB at times) then slows every case, not
+        # all the samples of one
+        best = dict.fromkeys(cases, float("inf"))
+        for r in range(a.repeat):
+            for name, make in cases.items():
                 arr = make(r)
                 t = time.perf_counter()
                 done = client.persist(arr)
                 distributed.wait(done)
-                best = min(best, time.perf_counter() - t)
+                best[name] = min(best[name], time.perf_counter() - t)
                 client.cancel(done)
                 del done, arr
-            rates[name] = n / best / 1e9
-            print(f"  {name:<32} {rates[name]:6.2f} G elements/s  ({best:.2f} s)", flush=True)
+        rates = {name: n / best[name] / 1e9 for name in cases}
+        for name in cases:
+            print(f"  {name:<32} {rates[name]:6.2f} G elements/s  ({best[name]:.2f} s)", flush=True)
         out["rates"] = rates
         out["normal_ratio"] = rates["fastinit normal (float32)"] / rates["dask standard_normal (float32)"]
         out["uniform_ratio"] = rates["fastinit uniform (float32)"] / rates["dask random (float32)"]

@@ -43,6 +43,8 @@ from . import api as _fi
 
 #: fastinit's fillers by their name here (without the trailing underscore).
 FILLERS = {name[:-1]: getattr(_fi, name) for name in _fi.__all__ if name.endswith("_")}
+#: The fillers that draw no random words: a whole chunk of one value.
+CONSTANT_FILLERS = ("constant", "zeros", "ones")
 __all__ = sorted(FILLERS) + ["fill_zarr", "FILLERS"]
 DTYPES = tuple(k.name for k in _dtypes.KINDS.values())
 
@@ -131,6 +133,14 @@ def fill_zarr(array, name, *args, seed=None, stream=0, compute=True, **kwargs):
     grid = getattr(array, "shards", None) or array.chunks
     lazy = globals()[name](tuple(array.shape), *args, chunks=tuple(grid), dtype=array.dtype, seed=seed,
                            stream=stream, **kwargs)
-    stored = da.store(lazy, array, lock=False, compute=compute)
+    target = array
+    if name not in CONSTANT_FILLERS and hasattr(array, "with_config"):
+        # Zarr compares every chunk with the fill value before writing it, to
+        # leave out empty chunks ("write_empty_chunks"): a full pass over the
+        # chunk (a byte-wise one for a fill value of 0.0) that random values
+        # never pass.  Constant fills keep the array's own setting, which
+        # stores nothing for a chunk of the fill value.
+        target = array.with_config({"write_empty_chunks": True})
+    stored = da.store(lazy, target, lock=False, compute=compute)
     return array if compute else stored
 

@@ -142,6 +142,29 @@ def test_fill_an_existing_zarr_array_in_place(tmp_path, shards):
         fd.fill_zarr(z, "gaussian")
 
 
+def test_random_fills_skip_zarrs_empty_chunk_scan(tmp_path, monkeypatch):
+    """Random chunks never equal the fill value: fill_zarr writes them
+    without Zarr's comparison (write_empty_chunks), on a copy of the
+    array's config; a constant fill keeps the scan, so a chunk of the fill
+    value is left out of the store."""
+    zarr = _zarr()
+    from zarr.core.buffer.core import NDBuffer
+    scans = []
+    scan = NDBuffer.all_equal
+    monkeypatch.setattr(NDBuffer, "all_equal", lambda self, *a, **k: scans.append(1) or scan(self, *a, **k))
+    z = zarr.create_array(str(tmp_path / "s.zarr"), shape=(60, 40), chunks=(30, 20), dtype="float32",
+                          compressors=None)
+    fd.fill_zarr(z, "normal", seed=SEED)
+    assert scans == []
+    assert z.nchunks_initialized == 4
+    assert np.array_equal(z[...], _ref("normal", (60, 40), "float32"))
+    assert z.async_array.config.write_empty_chunks is False         # the caller's array is as it was
+    fd.fill_zarr(z, "zeros")
+    assert len(scans) == 4
+    assert z.nchunks_initialized == 0                               # chunks of the fill value: not stored
+    assert not z[...].any()
+
+
 def test_zarr_has_no_bfloat16_and_says_so(tmp_path):
     zarr = _zarr()
     with pytest.raises(ValueError, match="bfloat16"):
