@@ -45,11 +45,16 @@ from ._buffers import Contig, Rows
 from ._ops import (STREAM_BYTES, STREAMING, jitable, native_f16, prefer_vector_width, runtime_value, store_fence,
                    store_stream)
 from ._kernels import row_start
-from ._philox import block_ms, block_words, key_and_stream
+from ._philox import block_ms, block_pairs, block_words, key_and_stream
 
 U64 = np.uint64
 ROW_CHUNK = 4096          # elements of a row per call of the contiguous loop in the rows kernel
 STAGE = 512               # elements per stage pass in the staged kernel (scratch fits L1)
+#: Fills whose words go through L1 in pairs before their values are made
+#: (``_contig_core_words``): bfloat16's uniform, whose one loop from blocks
+#: to stored values is 14% slower than the two; float32's and float16's
+#: one loop is 6-7% faster than the two (bench/NOTES.md).
+WORDS_STAGED = {("uniform", "bf16")}
 ALIGN = 1 << 13           # elements: split points are multiples of this (whole blocks and stages)
 #: A contiguous constant fill of at least this many bytes (per thread's
 #: piece) bypasses the caches (``_make_stream``): such a buffer does not
@@ -168,11 +173,50 @@ def _stage_words_fn(family):
     of the scratch: 4 32-bit words, or 2 64-bit ones."""
     if family == "32":
         def words_of(words, i, b, k0, k1, s0, s1):
-            _store4(words, i * U64(4), block_words(b, k0, k1, s0, s1))
+            _store2(words, i * U64(2), block_pairs(b, k0, k1, s0, s1))    # words: the uint64 view
     else:
         def words_of(words, i, b, k0, k1, s0, s1):
             _store2(words, i * U64(2), block_ms(b, k0, k1, s0, s1))
     return jitable(words_of)
+
+
+def _contig_core_words(value):
+    """The contiguous loop of a float32-family fill with one value per
+    word and no rare branch (``uniform``; as ``_contig_core``, ``scr``: a
+    STAGE-word buffer in L1).  Per pass of STAGE elements, Philox's words go
+    to the scratch in pairs (``block_pairs``), then a second vectorised loop
+    makes the values.  One loop from blocks to values narrows each word
+    from its 64-bit lane and interleaves the four words of a block: twice
+    the shuffles of the pairs' one interleave (bench/NOTES.md)."""
+    BUILD = _SOURCE
+    E = U64(4)
+    S = U64(STAGE)
+    SB = S // E
+    word = _word_fn("32")
+    words_of = _stage_words_fn("32")
+
+    def contig(out, g0, k0, k1, s0, s1, prm, scr):
+        assert BUILD == BUILD               # a cell naming the sources (see _jit)
+        prefer_vector_width()
+        words = scr[0]
+        wq = words.view(np.uint64)
+        n = U64(out.shape[0])
+        head, nb, b0, start = _whole_blocks(n, g0, E)
+        npass = (nb + SB - U64(1)) // SB
+        for t in range(np.int64(npass)):
+            i0 = U64(t) * SB
+            m = min(SB, nb - i0)
+            base = head + i0 * E
+            for i in range(np.int64(m)):                 # vectorised: Philox
+                ii = U64(i)
+                words_of(wq, ii, b0 + i0 + ii, k0, k1, s0, s1)
+            for j in range(np.int64(m * E)):             # vectorised
+                jj = U64(j)
+                out[base + jj] = value(U64(words[jj]), prm)
+        for j in range(np.int64(head + n - start)):     # the ends (fewer than E each)
+            i = _end_index(j, head, start)
+            out[i] = value(word(g0 + i, k0, k1, s0, s1), prm)
+    return contig
 
 
 def _contig_core_staged(family, value, stages, encode):
@@ -213,6 +257,7 @@ def _contig_core_staged(family, value, stages, encode):
         head, nb, b0, start = _whole_blocks(n, g0, E)
         npass = (nb + SB - U64(1)) // SB
         f8 = flags.view(np.uint64)
+        wq = words.view(np.uint64)             # float32: Philox's words written in pairs (``block_pairs``)
         nr = U64(0)
         for j in range(np.int64(head + n - start)):  # the ends (fewer than E each)
             i = _end_index(j, head, start)
@@ -227,7 +272,7 @@ def _contig_core_staged(family, value, stages, encode):
                 base = head + i0 * E
                 for i in range(np.int64(m)):             # vectorised: Philox
                     ii = U64(i)
-                    words_of(words, ii, b0 + i0 + ii, k0, k1, s0, s1)
+                    words_of(wq, ii, b0 + i0 + ii, k0, k1, s0, s1)
                 for j in range(np.int64(me)):            # vectorised
                     jj = U64(j)
                     x, a = pre(U64(words[jj]), prm)
@@ -368,6 +413,8 @@ def _build(dist, kind, loop):
     value = _kernels.element_fn(dist, family, encode)
     if (dist, family) in T.STAGED:
         core = _contig_core_staged(family, value, T.STAGED[dist, family], encode)
+    elif (dist, kind) in WORDS_STAGED:
+        core = _contig_core_words(value)
     else:
         core = _contig_core(_kernels.block_fn(dist, family, value), value, family)
     return (_make_rows if loop == "rows" else _make_contig)(core)
@@ -409,6 +456,8 @@ def _scratch(dist, kind):
             wt, ft = (np.uint32, np.float32) if k.family == "32" else (np.uint64, np.float64)
             scr = (np.empty(STAGE, wt), np.empty(STAGE, ft), np.empty(STAGE, ft), np.empty(STAGE, np.uint8),
                    np.empty(2 * STAGE, wt), np.empty(2 * STAGE, np.uint64), np.empty(2 * STAGE, k.storage))
+        elif (dist, kind) in WORDS_STAGED:
+            scr = (np.empty(STAGE, np.uint32),)
         else:
             scr = np.uint8(0)
         table[(dist, kind)] = scr

@@ -38,6 +38,31 @@ def _bump(k0, k1):
 
 
 @jitable
+def _nine_rounds(c0, c1, c2, c3, k0, k1):
+    """The first nine rounds, and the key of the tenth."""
+    c0, c1, c2, c3, k0, k1 = c0 & MASK32, c1 & MASK32, c2 & MASK32, c3 & MASK32, k0 & MASK32, k1 & MASK32
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0, k1 = _bump(k0, k1)
+    return c0, c1, c2, c3, k0, k1
+
+
+@jitable
 def philox4x32_10(c0, c1, c2, c3, k0, k1):
     """Ten Philox rounds on counter (c0..c3) with key (k0, k1).
 
@@ -49,27 +74,13 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
     round too, not 64 x 64 (``vpmullq``: three micro-ops, three times the
     latency) on a word that a key could have widened.
     """
-    c0, c1, c2, c3 = c0 & MASK32, c1 & MASK32, c2 & MASK32, c3 & MASK32
-    k0, k1 = k0 & MASK32, k1 & MASK32
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0, k1 = _bump(k0, k1)
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0, k1 = _bump(k0, k1)
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0, k1 = _bump(k0, k1)
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0, k1 = _bump(k0, k1)
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0, k1 = _bump(k0, k1)
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0, k1 = _bump(k0, k1)
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0, k1 = _bump(k0, k1)
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0, k1 = _bump(k0, k1)
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0, k1 = _bump(k0, k1)
+    c0, c1, c2, c3, k0, k1 = _nine_rounds(c0, c1, c2, c3, k0, k1)
     return _round(c0, c1, c2, c3, k0, k1)
+
+
+@jitable
+def _rotl32(p):
+    return (p << SHIFT32) | (p >> SHIFT32)
 
 
 @jitable
@@ -80,6 +91,23 @@ def block_words(block, k0, k1, s0, s1):
     stream low word, stream high word).
     """
     return philox4x32_10(block & MASK32, block >> SHIFT32, s0, s1, k0, k1)
+
+
+@jitable
+def block_pairs(block, k0, k1, s0, s1):
+    """The four words of ``block_words`` as two 64-bit values, (w0, w1) and
+    (w2, w3) with the first word low: little-endian memory order, so a
+    ``uint64`` array of them viewed as ``uint32`` holds w0, w1, w2, w3.
+
+    Vectorised, each pair stays in the 64-bit lane Philox computes it in;
+    four separate words would be narrowed lane by lane and interleaved
+    word by word (CPU kernels, ``_cpu``).  The last round forms the pairs
+    directly: its product p = hi 2^32 + lo rotated by 32 bits is
+    lo 2^32 + hi, and the xor of (c1 ^ k0) (below 2^32) makes its low word
+    the round's output.  (Shifting lo up instead, LLVM multiplies by
+    M 2^32: a 64 x 64 ``vpmullq``.)"""
+    c0, c1, c2, c3, k0, k1 = _nine_rounds(block & MASK32, block >> SHIFT32, s0, s1, k0, k1)
+    return _rotl32(PHILOX_M1 * c2) ^ c1 ^ k0, _rotl32(PHILOX_M0 * c0) ^ c3 ^ k1
 
 
 @jitable
