@@ -169,8 +169,10 @@ def _contig_core(block, value, family):
 
 @functools.lru_cache(maxsize=None)     # one function, so one compile, for every kernel
 def _stage_words_fn(family):
-    """Store the words of block b, one per element, at elements [i E, i E + E)
-    of the scratch: 4 32-bit words, or 2 64-bit ones."""
+    """Store the words of block b, one per element, at elements [2i, 2i + 2)
+    of the scratch's ``uint64`` view: the 4 32-bit words in pairs
+    (``block_pairs``; the ``uint32`` view holds them at [4i, 4i + 4)), or
+    the 2 64-bit ones."""
     if family == "32":
         def words_of(words, i, b, k0, k1, s0, s1):
             _store2(words, i * U64(2), block_pairs(b, k0, k1, s0, s1))    # words: the uint64 view
@@ -182,12 +184,13 @@ def _stage_words_fn(family):
 
 def _contig_core_words(value):
     """The contiguous loop of a float32-family fill with one value per
-    word and no rare branch (``uniform``; as ``_contig_core``, ``scr``: a
-    STAGE-word buffer in L1).  Per pass of STAGE elements, Philox's words go
-    to the scratch in pairs (``block_pairs``), then a second vectorised loop
-    makes the values.  One loop from blocks to values narrows each word
-    from its 64-bit lane and interleaves the four words of a block: twice
-    the shuffles of the pairs' one interleave (bench/NOTES.md)."""
+    word and no rare branch, where it measured faster than ``_contig_core``
+    (``WORDS_STAGED``; as ``_contig_core``, ``scr``: a STAGE-word buffer in
+    L1).  Per pass of STAGE elements, Philox's words go to the scratch in
+    pairs (``block_pairs``), then a second vectorised loop makes the values.
+    ``_contig_core``'s one loop narrows each word from its 64-bit lane and
+    interleaves the four words of a block, and for bfloat16 also packs the
+    values to 16 bits in the same loop (bench/NOTES.md)."""
     BUILD = _SOURCE
     E = U64(4)
     S = U64(STAGE)
