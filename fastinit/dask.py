@@ -126,6 +126,10 @@ def fill_zarr(array, name, *args, seed=None, stream=0, compute=True, **kwargs):
     one Dask task per chunk (per shard where the array has shards), each
     writing its own chunk.  ``compute=False`` returns the Dask delayed
     store instead.  Values equal the in-memory fill of the whole array.
+    Random fills are written without Zarr's comparison of each chunk with
+    the fill value (``write_empty_chunks``; the array's own config is left
+    as it is); constant fills keep it, so a chunk of the fill value is not
+    stored.
     Zarr v3 has no bfloat16 data type (zarr-python 3.1): store float32, or
     write the bits of a bfloat16 array as uint16 yourself."""
     if name not in FILLERS:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import reference as ref
-from fastinit._philox import block_words, philox4x32_10
+from fastinit._philox import block_pairs, block_words, philox4x32_10
 
 KAT = os.path.join(os.path.dirname(__file__), "data", "philox4x32_10_kat.txt")
 
@@ -55,3 +55,33 @@ def test_agrees_with_randomgen_over_many_streams():
         got = _blocks_jit(np.uint64(first), 6, np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32),
                           np.uint64(stream & 0xFFFFFFFF), np.uint64(stream >> 32))
         np.testing.assert_array_equal(got, ref.philox_blocks(first, 6, seed, stream))
+
+
+@numba.njit
+def _pairs_jit(first, n, k0, k1, s0, s1):
+    out = np.empty((n, 2), np.uint64)
+    for i in range(n):             # vectorised, as in the CPU kernels
+        q = block_pairs(first + np.uint64(i), k0, k1, s0, s1)
+        out[i, 0], out[i, 1] = q[0], q[1]
+    return out
+
+
+@pytest.mark.parametrize("mode", ["jit", "interpreter"])
+def test_block_pairs_are_the_words_in_memory_order(mode):
+    """block_pairs (the last round rotated: the CPU kernels' words loop)
+    gives (w1 2^32 + w0, w3 2^32 + w2): as uint32, w0, w1, w2, w3."""
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        seed, stream = (int(x) for x in rng.integers(0, 2**64, size=2, dtype=np.uint64))
+        first = [0, 2**32 - 3, 2**62 - 40, int(rng.integers(0, 2**62))][int(rng.integers(0, 4))]
+        key = (np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32), np.uint64(stream & 0xFFFFFFFF),
+               np.uint64(stream >> 32))
+        n = 37
+        if mode == "jit":
+            got = _pairs_jit(np.uint64(first), n, *key)
+        else:
+            got = np.array([block_pairs(np.uint64(first + i), *key) for i in range(n)], np.uint64)
+        words = np.array(ref.philox_blocks(first, n, seed, stream), np.uint64)
+        np.testing.assert_array_equal(got[:, 0], words[:, 1] << np.uint64(32) | words[:, 0])
+        np.testing.assert_array_equal(got[:, 1], words[:, 3] << np.uint64(32) | words[:, 2])
+        np.testing.assert_array_equal(got.view(np.uint32).reshape(n, 4), words.astype(np.uint32))
