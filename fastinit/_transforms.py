@@ -76,6 +76,23 @@ LOGF_EXP_OFFSET = F32(256.0)                    # 2^31 >> 23
 
 
 @jitable
+def _horner9(c, x):
+    """The polynomial whose coefficients, highest degree first, are the
+    first nine entries of the tuple ``c``, at x, by Horner with fmas.  It
+    starts at c[0]: fma(0, x, c[0]) would be c[0] for a finite x.
+    (Constant indices: a loop over a tuple does not vectorise.)"""
+    y = c[0]
+    y = fma(y, x, c[1])
+    y = fma(y, x, c[2])
+    y = fma(y, x, c[3])
+    y = fma(y, x, c[4])
+    y = fma(y, x, c[5])
+    y = fma(y, x, c[6])
+    y = fma(y, x, c[7])
+    return fma(y, x, c[8])
+
+
+@jitable
 def log_f32_k(x, K):
     """Natural log of a positive, normal float32 (about 1 ulp), with the
     float constants ``K`` (``LOGF_K``; ``log_f32`` passes them, CPU kernels
@@ -90,20 +107,12 @@ def log_f32_k(x, K):
     (tests/test_transforms.py checks every positive normal float32); the
     dependency chain is shorter by a compare and a select.
     """
-    p0, p1, p2, p3, p4, p5, p6, p7, p8, ln2_lo, ln2_hi, minus_half, one = K
+    ln2_lo, ln2_hi, minus_half, one = K[9], K[10], K[11], K[12]
     ix = (f32_to_bits(x) + LOGF_SPLIT) & MASK32
     fe = u32_to_f32(ix >> U23) - LOGF_EXP_OFFSET
     f = bits_to_f32((ix & F32_MANT_MASK) + LOGF_SQRTHF_BITS) - one
     z = f * f
-    y = p0
-    y = fma(y, f, p1)
-    y = fma(y, f, p2)
-    y = fma(y, f, p3)
-    y = fma(y, f, p4)
-    y = fma(y, f, p5)
-    y = fma(y, f, p6)
-    y = fma(y, f, p7)
-    y = fma(y, f, p8)
+    y = _horner9(K, f)
     y = (y * f) * z
     y = fma(fe, ln2_lo, y)
     y = fma(minus_half, z, y)
@@ -220,17 +229,8 @@ def erfinv_sqrt2_central_k(x, w, K):
     that the other 0.34% of normal draws need.  Kernels use it on a first
     pass and redo the flagged elements in full.
     """
-    c0, c1, c2, c3, c4, c5, c6, c7, c8, s1, w1, sqrt2 = K
-    a = w - s1
-    r = c0
-    r = fma(r, a, c1)
-    r = fma(r, a, c2)
-    r = fma(r, a, c3)
-    r = fma(r, a, c4)
-    r = fma(r, a, c5)
-    r = fma(r, a, c6)
-    r = fma(r, a, c7)
-    r = fma(r, a, c8)
+    s1, w1, sqrt2 = K[9], K[10], K[11]
+    r = _horner9(K, w - s1)
     return (r * x) * sqrt2, w >= w1
 
 
