@@ -460,6 +460,8 @@ def _scratch(dist, kind):
             scr = (np.empty(STAGE, wt), np.empty(STAGE, ft), np.empty(STAGE, ft), np.empty(STAGE, np.uint8),
                    np.empty(2 * STAGE, wt), np.empty(2 * STAGE, np.uint64), np.empty(2 * STAGE, k.storage))
         elif (dist, kind) in WORDS_STAGED:
+            # in a tuple, as the staged kernels' buffers: handed in bare,
+            # the words loop was left scalar by LLVM
             scr = (np.empty(STAGE, np.uint32),)
         else:
             scr = np.uint8(0)
