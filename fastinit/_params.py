@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _transforms as T
 from ._dtypes import KINDS, numpy_dtype
 
 
@@ -59,6 +60,79 @@ def to_family(x, kind, name):
     return v
 
 
+# ----------------------------------------------------------------- what may be written
+# One rule for every filler and dtype (docs/contract.md, "Values that do
+# not fit"): a parameter set is refused when some element the kernel could
+# write would not be finite in the buffer's dtype.  The kernel's extreme
+# values come from its own value functions at the extreme words (every
+# value is monotone in the word's rank), so the line is exact: a refused
+# call could write an infinity for some seed, an accepted one never does.
+
+#: Extreme words of each family: the smallest and largest value a uniform
+#: or a normal takes (w = 0 and w = 2^32 - 1; float64: m = 0 and 2^64 - 1).
+_WORDS = {"32": (np.uint64(0), T.MASK32), "64": (np.uint64(0), T.MASK64)}
+_UNIT = {"uniform": lambda F: Uniform(F(0.0), F(1.0)), "normal": lambda F: Normal(F(0.0), F(1.0))}
+
+
+@functools.lru_cache(maxsize=None)
+def unit_extremes(dist, family):
+    """u (uniform) or z (normal) at the extreme words, by the kernels' own
+    value function with the unit parameters (exact: scale 1, shift 0)."""
+    F = np.float64 if family == "64" else np.float32
+    value = T.VALUE[(dist, family)]
+    return tuple(F(value(w, _UNIT[dist](F))) for w in _WORDS[family])
+
+
+def _extremes(dist, kind, prm):
+    """The smallest and largest value ``dist`` writes with ``prm``, in the
+    family's float type: the unit extremes scaled and shifted as the
+    kernels do (``_transforms.uniform_f32`` / ``_scaled``: one fma)."""
+    shift, scale = (prm.low, prm.scale) if dist == "uniform" else (prm.mean, prm.std)
+    out = []
+    for t, inf in zip(unit_extremes(dist, KINDS[kind].family), (-np.inf, np.inf)):
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                out.append(ftype(kind)(T.fma(scale, t, shift)))
+        except OverflowError:            # the interpreter's exact float64 fma, past the largest double
+            out.append(ftype(kind)(inf))
+    return out
+
+
+def z_max(family):
+    """|z| of the normal at the extreme words (6.34 in float32, 9.16 in
+    float64), the largest of any word."""
+    return float(unit_extremes("normal", family)[1])
+
+
+def largest(kind):
+    """The largest finite value of a dtype kind."""
+    k = KINDS[kind]
+    if k.sixteen_bit:
+        return float(_decode16(k.inf_bits - 1, kind))
+    return float(np.finfo(k.compute).max)
+
+
+def _fits(kind, v):
+    k = KINDS[kind]
+    if k.sixteen_bit:
+        return int(k.encode(v)) & 0x7FFF != k.inf_bits
+    return bool(np.isfinite(v))
+
+
+def _check_written(kind, lo, hi, name, what=None):
+    """Raise a ValueError naming the argument (``name(top)``) when the
+    smallest (``lo``) or largest (``hi``) value to be written is not finite
+    in ``kind``'s dtype (16-bit kinds: once rounded to nearest even)."""
+    for top, v in ((False, lo), (True, hi)):
+        if not _fits(kind, v):
+            arg = name(top)
+            reach = f"reaches {float(v):.6g}" if np.isfinite(v) else f"overflows {np.dtype(ftype(kind)).name}"
+            how = f"{what} {reach}, which" if what else f"{arg}={float(v)!r}"
+            raise ValueError(f"{arg}: {how} does not fit in {KINDS[kind].name} (largest finite value "
+                             f"{largest(kind):.6g}): it would be written as "
+                             f"{'+' if v > 0 else '-'}inf")
+
+
 # cached: models call with the same few parameter sets thousands of times
 @functools.lru_cache(maxsize=4096)
 def uniform(low, high, kind):
@@ -68,13 +142,20 @@ def uniform(low, high, kind):
         scale = hi - lo
     if not np.isfinite(scale):
         raise ValueError(f"high - low = {high!r} - {low!r} overflows {np.dtype(ftype(kind)).name}")
-    return Uniform(lo, scale)
+    prm = Uniform(lo, scale)
+    _check_written(kind, *_extremes("uniform", kind, prm), lambda top: "high" if top else "low",
+                   f"U({low!r}, {high!r})")
+    return prm
 
 
 # cached: models call with the same few parameter sets thousands of times
 @functools.lru_cache(maxsize=4096)
 def normal(mean, std, kind):
-    return Normal(to_family(mean, kind, "mean"), to_family(std, kind, "std"))
+    prm = Normal(to_family(mean, kind, "mean"), to_family(std, kind, "std"))
+    _check_written(kind, prm.mean, prm.mean, lambda top: "mean")
+    _check_written(kind, *_extremes("normal", kind, prm), lambda top: "std",
+                   f"N({mean!r}, {std!r}^2), |z| up to {z_max(KINDS[kind].family):.3g},")
+    return prm
 
 
 def _phi(x):
@@ -125,6 +206,10 @@ def representable_bound(x, kind, up):
 def trunc_normal(mean, std, a, b, kind):
     family = KINDS[kind].family
     F = ftype(kind)
+    # every value lies in [a, b]: bounds beyond the dtype's range would pile
+    # the mass above its largest finite value there, so they are refused
+    with np.errstate(over="ignore"):
+        _check_written(kind, F(a), F(b), lambda top: "b" if top else "a", f"[a, b] = [{a!r}, {b!r}]")
     alpha = (a - mean) / std
     beta = (b - mean) / std
     pl, qb = _phi(alpha), _q(beta)
@@ -156,8 +241,6 @@ def constant(value, kind):
     """Every element ``value``, in the family's float type; the kernels
     encode it (16-bit kinds: the float32 value rounded to nearest even, the
     contract's rule), and here it is checked to fit."""
-    k = KINDS[kind]
     v = to_family(value, kind, "value")
-    if k.sixteen_bit and int(k.encode(v)) & 0x7FFF == k.inf_bits:
-        raise ValueError(f"value={value!r} does not fit in {k.name}")
+    _check_written(kind, v, v, lambda top: "value")
     return Constant(v)

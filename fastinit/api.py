@@ -237,7 +237,7 @@ def normal_(buf, mean=0.0, std=1.0, *, seed=None, stream=0, global_shape=None, o
     """Fill ``buf`` with N(mean, std^2) by inversion.
 
     x = mean + std * z, z = Phi^-1((w + 0.5) 2^-32) (float64: 64-bit words),
-    one word per element, no rejection: |z| reaches 6.34 (float64: 9.3).
+    one word per element, no rejection: |z| reaches 6.34 (float64: 9.16).
     Also known as: torch.nn.init.normal_, jax.random.normal * std + mean.
 
     Parameters

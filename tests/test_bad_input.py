@@ -147,3 +147,76 @@ def test_torch_autograd_sees_the_in_place_write():
         t = torch.empty(4)
         fi.zeros_(t)               # inference tensors have no version counter: no error
     assert (t == 0).all()
+
+
+# ----------------------------------------------------------------- values that do not fit
+# One rule (docs/contract.md, "Values that do not fit"): a call is refused
+# when some element it could write would be +-inf in the buffer's dtype.
+BF16 = pytest.importorskip("ml_dtypes").bfloat16
+
+NOT_FITTING = [
+    # (dtype, call, argument named)
+    (np.float16, lambda b: fi.uniform_(b, -1e5, 1e5, seed=0), "low"),
+    (np.float16, lambda b: fi.uniform_(b, 0.0, 65536.0, seed=0), "high"),
+    (np.float16, lambda b: fi.uniform_(b, -65536.0, 0.0, seed=0), "low"),
+    (np.float16, lambda b: fi.normal_(b, 0.0, 1e5, seed=0), "std"),
+    (np.float16, lambda b: fi.normal_(b, 0.0, 11000.0, seed=0), "std"),     # 6.34 std = 69,700
+    (np.float16, lambda b: fi.normal_(b, 1e5, 0.0, seed=0), "mean"),
+    (np.float16, lambda b: fi.normal_(b, 60000.0, 1000.0, seed=0), "std"),
+    (np.float16, lambda b: fi.trunc_normal_(b, 0.0, 1.0, -1e5, 2.0, seed=0), "a"),
+    (np.float16, lambda b: fi.trunc_normal_(b, 0.0, 1e5, -6e4, 7e4, seed=0), "b"),
+    (np.float16, lambda b: fi.constant_(b, 65520.0), "value"),
+    (np.float16, lambda b: fi.variance_scaling_(b, 1e10, "fan_in", "normal", fan_in=1, seed=0), "std"),
+    (BF16, lambda b: fi.uniform_(b, 0.0, 3.4e38, seed=0), "high"),
+    (BF16, lambda b: fi.normal_(b, 0.0, 1e38, seed=0), "std"),
+    (BF16, lambda b: fi.trunc_normal_(b, 0.0, 1e38, -3.4e38, 0.0, seed=0), "a"),
+    (np.float32, lambda b: fi.normal_(b, 0.0, 1e38, seed=0), "std"),
+    (np.float32, lambda b: fi.trunc_normal_(b, 0.0, 1.0, -1e39, 1.0, seed=0), "a"),
+    (np.float64, lambda b: fi.normal_(b, 0.0, 1e308, seed=0), "std"),
+]
+
+
+@pytest.mark.parametrize("dtype,call,arg", NOT_FITTING)
+def test_values_that_do_not_fit_are_refused(dtype, call, arg):
+    b = np.full(64, SENTINEL, dtype)
+    before = b.copy()
+    with pytest.raises(ValueError, match=rf"^{arg}: .*does not fit in {np.dtype(dtype).name}.*inf"):
+        call(b)
+    assert b.tobytes() == before.tobytes()
+
+
+FITTING = [
+    # the largest parameters the rule lets through, each next to a refused one above
+    (np.float16, lambda b: fi.uniform_(b, -65519.0, 65519.0, seed=0)),    # rounds to +-65504
+    (np.float16, lambda b: fi.normal_(b, 0.0, 10000.0, seed=0)),          # 6.34 std = 63,400
+    (np.float16, lambda b: fi.trunc_normal_(b, 0.0, 1e5, -6e4, 6e4, seed=0)),
+    (np.float16, lambda b: fi.constant_(b, 65519.0)),
+    (BF16, lambda b: fi.normal_(b, 0.0, 5e37, seed=0)),
+    (np.float32, lambda b: fi.normal_(b, 0.0, 5e37, seed=0)),
+]
+
+
+@pytest.mark.parametrize("dtype,call", FITTING)
+def test_values_that_fit_are_written_finite(dtype, call):
+    b = np.empty(1 << 16, dtype)
+    call(b)
+    assert np.isfinite(b.astype(np.float64)).all()
+
+
+def test_the_line_is_exact_for_normal():
+    """The normal's extreme values are its values at the extreme words
+    (|z| = 6.34 in float32; no word gives more, checked over all 2^32 words
+    when the rule was written), so the line sits where an inf first becomes
+    possible: just below it the extreme words encode finite, just above it
+    the call is refused."""
+    zmax = fi._params.z_max("32")
+    assert abs(zmax - 6.3379578) < 1e-6
+    limit = 65520.0 / zmax                  # float16: values from 65520 on round to inf
+    ok, bad = float(np.float32(limit * (1 - 1e-6))), float(np.float32(limit * (1 + 1e-6)))
+    prm = fi._params.normal(0.0, ok, "f16")
+    lo, hi = fi._params._extremes("normal", "f16", prm)
+    assert -65520 < lo < -65000 and 65000 < hi < 65520
+    b = np.empty(8, np.float16)
+    fi.normal_(b, 0.0, ok, seed=0)
+    with pytest.raises(ValueError, match="std"):
+        fi.normal_(b, 0.0, bad, seed=0)
