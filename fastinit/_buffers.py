@@ -252,7 +252,59 @@ def _dims(shape, bstrides, itemsize, global_shape, offsets):
             dims.append([shape[k], mstr[k], gstr[k], offs[k]])
     low = sum((n - 1) * ms for n, ms, _, _ in dims if ms < 0)
     span = 1 + sum((n - 1) * abs(ms) for n, ms, _, _ in dims)
+    if len(dims) > 1 and self_overlapping([(n, abs(ms)) for n, ms, _, _ in dims if n > 1]):
+        raise ValueError(f"buf has overlapping elements: two of its indices address the same memory "
+                         f"(shape {shape}, strides {tuple(bstrides)} in bytes), so the value left there "
+                         f"would depend on the order of the writes; fill a buffer that owns its elements")
     return dims, low, span
+
+
+#: Nodes the exact overlap search visits before it enumerates the offsets.
+OVERLAP_WORK = 1 << 16
+
+
+def self_overlapping(dims):
+    """Whether two distinct index vectors of a strided view address the
+    same element: ``dims`` is [(n, |stride|)] with n > 1 and strides > 0.
+
+    They do exactly when some x != 0 with |x_k| <= n_k - 1 has
+    sum x_k s_k = 0.  Views whose strides each exceed the reach of the
+    smaller ones (C, Fortran, transposed, sliced views) are settled at
+    once; the others by a depth-first search over x from the largest
+    stride down, each level limited to the x_k that the smaller strides can
+    still balance (NumPy's ``solve_may_self_overlap`` solves the same
+    bounded problem; it is not public API).  Exact, never a guess: past
+    ``OVERLAP_WORK`` nodes the offsets are enumerated and compared."""
+    dims = sorted(dims, key=lambda d: d[1])
+    size, reach = 1, []
+    for n, s in dims:
+        reach.append(sum((m - 1) * t for m, t in dims[:len(reach)]))
+        size *= n
+    if all(s > r for (_, s), r in zip(dims, reach)):
+        return False
+    if size > reach[-1] + (dims[-1][0] - 1) * dims[-1][1] + 1:
+        return True                      # more elements than addresses
+    work = [0]
+
+    def search(k, t, nonzero):
+        n, s = dims[k]
+        if k == 0:
+            return t % s == 0 and abs(t // s) <= n - 1 and (nonzero or t != 0)
+        work[0] += 1
+        if work[0] > OVERLAP_WORK:
+            raise OverflowError
+        r = reach[k]
+        lo = max(-(n - 1), -((r - t) // s)) if nonzero else 0      # the first non-zero x_k is positive
+        hi = min(n - 1, (t + r) // s)
+        return any(search(k - 1, t - x * s, nonzero or x != 0) for x in range(lo, hi + 1))
+
+    try:
+        return search(len(dims) - 1, 0, False)
+    except OverflowError:
+        offsets = np.zeros(1, np.int64)
+        for n, s in dims:
+            offsets = (offsets[:, None] + np.arange(n, dtype=np.int64) * s).ravel()
+        return len(np.unique(offsets)) < len(offsets)
 
 
 class Contig(NamedTuple):

@@ -111,6 +111,88 @@ def test_overlapping_memory():
         fi.normal_(b, seed=0)
 
 
+def _view(base, shape, strides):
+    """A view of ``base`` in elements (as_strided takes bytes)."""
+    return np.lib.stride_tricks.as_strided(base, shape, tuple(s * base.itemsize for s in strides))
+
+
+OVERLAPPING = [                     # (shape, strides in elements): no zero stride, yet shared elements
+    ((20, 4), (1, 1)),              # rows that overlap: the issue's case
+    ((10, 4), (2, 1)),
+    ((3, 5, 7), (35, 1, 4)),        # index (0, 4, 0) and (0, 0, 1) meet at 4
+    ((6, 6), (3, 2)),               # 3 * 2 = 2 * 3
+    ((4, 4, 4), (12, 4, 3)),        # 12 = 3 * 4
+    ((2, 2, 2, 2, 2), (1, 2, 4, 8, 15)),    # 1 + 2 + 4 + 8 = 15
+]
+DISJOINT = [                        # views that look suspicious but never share an element
+    ((2, 2), (2, 3)),               # offsets 0, 2, 3, 5
+    ((3, 3), (1, 5)),
+    ((2, 3), (1, 4)),               # offsets 0, 4, 8, 1, 5, 9
+    ((4, 5), (5, 1)),               # C order, as as_strided writes it
+    ((5, 4), (1, 5)),               # the transpose
+    ((2, 2, 2, 2), (1, 2, 4, 8)),   # binary digits
+    ((3, 3, 3), (1, 3, 9)),
+    ((2, 2, 3), (3, 7, 1)),         # interleaved: 0..2, 3..5, 7..9, 10..12
+    ((2, 3), (-3, 1)),              # a negative stride
+]
+
+
+@pytest.mark.parametrize("shape,strides", OVERLAPPING)
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_overlapping_views_are_refused(shape, strides, library):
+    base = np.full(512, SENTINEL, np.float32)
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        t = torch.from_numpy(base)
+        if any(s < 0 for s in strides):
+            pytest.skip("torch has no negative strides")
+        view = t.as_strided(shape, strides)
+    else:
+        view = _view(base, shape, strides)
+    for fill in (lambda v: fi.normal_(v, seed=0), lambda v: fi.zeros_(v),
+                 lambda v: fi.he_uniform_(v, seed=0, global_shape=(64,) * len(shape))):
+        with pytest.raises(ValueError, match="overlapping elements"):
+            fill(view)
+    assert untouched(base)
+
+
+@pytest.mark.parametrize("shape,strides", DISJOINT)
+def test_disjoint_views_are_filled(shape, strides):
+    """Never refused, and each element holds the value of its logical index
+    (the same as a contiguous buffer of that shape)."""
+    base = np.full(512, SENTINEL, np.float32)
+    start = -sum((n - 1) * s for n, s in zip(shape, strides) if s < 0)
+    view = _view(base[start:], shape, strides)
+    fi.normal_(view, seed=5, stream=2)
+    expect = fi.normal_(np.empty(shape, np.float32), seed=5, stream=2)
+    np.testing.assert_array_equal(view, expect)
+    assert (base == SENTINEL).sum() == base.size - np.prod(shape)
+
+
+def test_overlap_search_is_exact():
+    """``self_overlapping`` against brute force (every offset listed) on
+    random small views, also past its work limit (where it lists them)."""
+    import itertools
+    import random
+    from fastinit import _buffers
+
+    def brute(dims):
+        offs = [sum(i * s for i, (_, s) in zip(idx, dims))
+                for idx in itertools.product(*[range(n) for n, _ in dims])]
+        return len(set(offs)) < len(offs)
+
+    rng = random.Random(0)
+    cases = [[(rng.randint(2, 6), rng.randint(1, 30)) for _ in range(rng.randint(1, 4))] for _ in range(3000)]
+    assert {brute(d) for d in cases} == {True, False}
+    assert [_buffers.self_overlapping(d) for d in cases] == [brute(d) for d in cases]
+    old = _buffers.OVERLAP_WORK
+    try:
+        _buffers.OVERLAP_WORK = 2
+        assert [_buffers.self_overlapping(d) for d in cases[:500]] == [brute(d) for d in cases[:500]]
+    finally:
+        _buffers.OVERLAP_WORK = old
+
+
 @pytest.mark.parametrize("obj", [[1.0, 2.0], 3.0, "abc", None, object()])
 def test_not_a_buffer(obj):
     with pytest.raises(TypeError, match="buf must be a buffer"):
