@@ -184,7 +184,7 @@ class _Call:
         region = self.region()
         if self.seed is DEFERRED:
             return lambda seed: self._run(region, dist, prm, _u64(seed, "seed"))
-        if dist == "constant":              # no words drawn: the generator stays where it was
+        if dist == "constant" or region is None:   # no words drawn: the generator stays where it was
             return self._run(region, dist, prm, 0)
         return self._run(region, dist, prm, _resolve_seed(self.seed))
 
@@ -289,14 +289,18 @@ def _trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, war
 
 
 # ----------------------------------------------------------------- variance scaling
+def _check_fans(layout, fan_in, fan_out):
+    """The layout and the fans given (positive integers, or None)."""
+    _choice(layout, "layout", LAYOUTS)
+    for name, v in (("fan_in", fan_in), ("fan_out", fan_out)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or v <= 0):
+            raise ValueError(f"{name} must be a positive integer; got {v!r}")
+
+
 def _fans_of(call, layout, fan_in, fan_out, need):
     """(fan_in, fan_out) of the call's global shape in ``layout``, with the
     given ones taking precedence (those in ``need`` must exist)."""
-    _choice(layout, "layout", LAYOUTS)
     given = {"fan_in": fan_in, "fan_out": fan_out}
-    for name, v in given.items():
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or v <= 0):
-            raise ValueError(f"{name} must be a positive integer; got {v!r}")
     if all(given[n] is not None for n in need):
         fi, fo = fan_in, fan_out
     else:
@@ -323,17 +327,28 @@ def variance_scaling_(buf, scale=1.0, mode="fan_in", distribution="truncated_nor
     ``layout`` ``"out_in"`` (torch, ``(out, in, *kernel)``) or ``"in_out"``
     (JAX/Keras, ``(*kernel, in, out)``); ``fan_in=`` / ``fan_out=`` override them.
     """
-    call = _Call(buf, seed, stream, global_shape, offsets)
+    return _variance_scaling(buf, scale, mode, distribution,
+                             _fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets))
+
+
+def _variance_scaling(buf, scale, mode, distribution, kw, warn_empty=False):
+    """``variance_scaling_`` with its keywords in ``kw``.  An empty buffer
+    gets every argument checked and nothing drawn or computed from its fans
+    (it may have none); ``warn_empty``: warn that it is a no-op, as torch's
+    kaiming_* do (its xavier_* do not, nor does JAX)."""
+    layout, fan_in, fan_out = kw["layout"], kw["fan_in"], kw["fan_out"]
+    call = _Call(buf, kw["seed"], kw["stream"], kw["global_shape"], kw["offsets"])
     scale = _real(scale, "scale")
     if scale <= 0:
         raise ValueError(f"scale must be > 0; got {scale}")
     _choice(mode, "mode", MODES)
     _choice(distribution, "distribution", DISTRIBUTIONS)
+    _check_fans(layout, fan_in, fan_out)
     need = {"fan_in": ("fan_in",), "fan_out": ("fan_out",), "fan_avg": ("fan_in", "fan_out")}[mode]
     if call.empty:
-        _choice(layout, "layout", LAYOUTS)
-        warnings.warn("Initializing zero-element tensors is a no-op", UserWarning, stacklevel=3)
-        return call.buf
+        if warn_empty:                  # user -> he_*_ -> here
+            warnings.warn("Initializing zero-element tensors is a no-op", UserWarning, stacklevel=3)
+        return call.fill(None, None)
     fi, fo = _fans_of(call, layout, fan_in, fan_out, need)
     n = {"fan_in": fi, "fan_out": fo}.get(mode) or (fi + fo) / 2.0
     variance = scale / n
@@ -397,8 +412,8 @@ def he_uniform_(buf, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, layout=
     ReLU; torch's semantics and defaults.  Also known as kaiming_uniform_,
     torch.nn.init.kaiming_uniform_; = variance_scaling_(gain**2, mode, "uniform").
     """
-    return variance_scaling_(buf, _he_scale(a, mode, nonlinearity), mode, "uniform",
-                             **_fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets))
+    return _variance_scaling(buf, _he_scale(a, mode, nonlinearity), mode, "uniform",
+                             _fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets), warn_empty=True)
 
 
 def he_normal_(buf, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, layout="out_in",
@@ -410,8 +425,8 @@ def he_normal_(buf, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, layout="
     ``variance_scaling_(2.0, "fan_in", "truncated_normal")`` for that).
     Also known as kaiming_normal_; = variance_scaling_(gain**2, mode, "normal").
     """
-    return variance_scaling_(buf, _he_scale(a, mode, nonlinearity), mode, "normal",
-                             **_fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets))
+    return _variance_scaling(buf, _he_scale(a, mode, nonlinearity), mode, "normal",
+                             _fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets), warn_empty=True)
 
 
 def lecun_uniform_(buf, *, layout="out_in", fan_in=None, fan_out=None, seed=None, stream=0,

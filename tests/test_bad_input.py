@@ -302,3 +302,76 @@ def test_the_line_is_exact_for_normal():
     fi.normal_(b, 0.0, ok, seed=0)
     with pytest.raises(ValueError, match="std"):
         fi.normal_(b, 0.0, bad, seed=0)
+
+
+# ----------------------------------------------------------------- empty buffers
+# One rule for every filler: every argument is checked, nothing is drawn,
+# torch's warning where torch warns (kaiming_* only), and seed=DEFERRED
+# gives a run as for any other buffer.
+EMPTY_SHAPES = [(0,), (0, 5), (5, 0), (0, 0), (3, 0, 2)]
+FILLERS = {
+    "uniform_": lambda b, **kw: fi.uniform_(b, -1.0, 1.0, **kw),
+    "normal_": lambda b, **kw: fi.normal_(b, 0.0, 0.02, **kw),
+    "trunc_normal_": lambda b, **kw: fi.trunc_normal_(b, 0.0, 0.02, -0.04, 0.04, **kw),
+    "xavier_uniform_": fi.xavier_uniform_, "xavier_normal_": fi.xavier_normal_,
+    "he_uniform_": fi.he_uniform_, "he_normal_": fi.he_normal_,
+    "lecun_uniform_": fi.lecun_uniform_, "lecun_normal_": fi.lecun_normal_,
+    "variance_scaling_": fi.variance_scaling_,
+    "zeros_": fi.zeros_, "ones_": fi.ones_, "constant_": lambda b, **kw: fi.constant_(b, 0.5, **kw),
+}
+FAN_BASED = ("xavier_uniform_", "xavier_normal_", "he_uniform_", "he_normal_", "lecun_uniform_",
+             "lecun_normal_", "variance_scaling_")
+WARNS_EMPTY = ("he_uniform_", "he_normal_")        # torch's kaiming_uniform_ / kaiming_normal_
+
+
+def _generator_state():
+    return fi.api._seed_gen.bit_generator.state
+
+
+@pytest.mark.parametrize("shape", EMPTY_SHAPES)
+@pytest.mark.parametrize("name", list(FILLERS))
+def test_empty_buffers_one_rule(name, shape):
+    import warnings
+    fill = FILLERS[name]
+    b = np.empty(shape, np.float32)
+    state = _generator_state()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert fill(b) is b                             # seed=None: nothing drawn
+    assert _generator_state() == state
+    messages = [str(w.message) for w in caught]
+    if name in WARNS_EMPTY:
+        assert messages == ["Initializing zero-element tensors is a no-op"]
+        assert caught[0].filename == __file__           # points at the caller, as torch's
+    else:
+        assert messages == []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = fill(b, seed=fi.api.DEFERRED)
+    assert len(caught) == len(messages)                 # the same check, deferred or not
+    assert callable(run) and run(7) is b
+    assert _generator_state() == state
+
+
+@pytest.mark.parametrize("name", list(FILLERS))
+def test_empty_buffers_check_every_argument(name):
+    fill = FILLERS[name]
+    b = np.empty((0, 5), np.float32)
+    for bad in (dict(seed=-1), dict(stream=2**64), dict(global_shape=(1,)),
+                dict(global_shape=(1, 5), offsets=(2, 0))):
+        with pytest.raises(ValueError):
+            fill(b, **bad)
+    if name in FAN_BASED:
+        for bad in (dict(fan_in=-3), dict(fan_out=0), dict(fan_in=2.5), dict(layout="io")):
+            with pytest.raises(ValueError, match="fan_in|fan_out|layout"):
+                fill(b, seed=0, **bad)
+
+
+def test_empty_buffers_check_the_distribution_arguments():
+    b = np.empty(0, np.float16)
+    for call in (lambda: fi.normal_(b, std=-1.0), lambda: fi.uniform_(b, 1.0, 0.0),
+                 lambda: fi.uniform_(b, 0.0, 1e5), lambda: fi.trunc_normal_(b, a=1.0, b=0.0),
+                 lambda: fi.constant_(b, 1e5), lambda: fi.variance_scaling_(b, scale=-1.0),
+                 lambda: fi.he_normal_(b, mode="fan_avg"), lambda: fi.variance_scaling_(b, distribution="x")):
+        with pytest.raises(ValueError):
+            call()
