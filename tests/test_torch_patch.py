@@ -579,3 +579,49 @@ def test_transformers_from_config_under_patch(monkeypatch):
     q = a.model.layers[0].self_attn.q_proj.weight
     assert not torch.equal(q, c.model.layers[0].self_attn.q_proj.weight)
     assert q.std().item() == pytest.approx(0.02, rel=0.1) and (a.model.norm.weight == 1).all()
+
+
+# ----------------------------------------------------------------- a CUDA side that does not load
+def _broken_cuda_side(monkeypatch):
+    """numba-cuda installed but unusable, as with NumPy 2.5: fastinit's
+    CUDA backend raises the ImportError it raises there."""
+    def broken():
+        raise ImportError("buf is a CUDA buffer, and numba-cuda cannot compile kernels with NumPy 2.5")
+    monkeypatch.setattr(fp, "_HAVE_NUMBA_CUDA", True)
+    monkeypatch.setattr(fp, "_cuda_loads", None)
+    monkeypatch.setattr(fi.api, "_cuda_backend", broken)
+
+
+def test_cuda_side_that_does_not_load_is_torchs_call_with_one_warning(monkeypatch):
+    import warnings
+    _broken_cuda_side(monkeypatch)
+    with pytest.warns(RuntimeWarning, match=r"torch's own functions.*ImportError.*NumPy 2\.5") as rec:
+        assert fp.cuda_usable() is False
+    assert len(rec) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")            # once per process: not again
+        assert fp.cuda_usable() is False
+
+
+def test_cuda_side_absent_is_torchs_call_silently(monkeypatch):
+    import warnings
+    monkeypatch.setattr(fp, "_HAVE_NUMBA_CUDA", False)
+    monkeypatch.setattr(fp, "_cuda_loads", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fp.cuda_usable() is False
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+def test_cuda_tensor_under_patch_with_a_broken_cuda_side(monkeypatch):
+    """The call that raised ImportError out of torch.nn.init.normal_: now
+    torch's own function fills the tensor, with torch's values."""
+    _broken_cuda_side(monkeypatch)
+    t = torch.empty(1000, device="cuda")
+    torch.manual_seed(0)
+    expect = torch.empty(1000, device="cuda").normal_(0.0, 0.02)
+    torch.manual_seed(0)
+    with pytest.warns(RuntimeWarning, match="torch's own functions"), ft.patch():
+        init.normal_(t, 0.0, 0.02)
+    assert torch.equal(t, expect)

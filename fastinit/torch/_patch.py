@@ -68,6 +68,8 @@ _ORIGINAL = {name: _copy(f) for name, f in _TORCH.items()}
 _TORCH_CODE = {name: f.__code__ for name, f in _TORCH.items()}
 _ORIGINAL_METHOD = {name: getattr(torch.Tensor, name) for name in PATCHED_METHODS}
 _HAVE_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
+#: Whether fastinit's CUDA side loads: None until the first CUDA tensor asks.
+_cuda_loads = None
 TWO_32 = 1 << 32
 
 # ----------------------------------------------------------------- where values come from
@@ -82,7 +84,30 @@ def fillable(tensor):
         return False
     if tensor.dtype not in FLOATS or tensor.layout is not torch.strided:     # sparse, quantized: torch's
         return False
-    return tensor.device.type == "cpu" or (tensor.device.type == "cuda" and _HAVE_NUMBA_CUDA)
+    return tensor.device.type == "cpu" or (tensor.device.type == "cuda" and cuda_usable())
+
+
+def cuda_usable():
+    """Whether fastinit fills CUDA tensors under ``patch()``: numba-cuda is
+    installed and fastinit's CUDA side loads with it.  Where it is installed
+    but cannot load (numba-cuda 0.30 with NumPy 2.5, a broken install),
+    torch's own functions fill CUDA tensors, and one ``RuntimeWarning`` per
+    process says why; where it is not installed, they do so silently (the
+    user chose not to)."""
+    global _cuda_loads
+    if _cuda_loads is None:
+        if not _HAVE_NUMBA_CUDA:
+            _cuda_loads = False
+        else:
+            try:
+                _fi._cuda_backend()
+                _cuda_loads = True
+            except Exception as e:        # an ImportError, or whatever a broken install raises
+                _cuda_loads = False
+                warnings.warn(f"fastinit.torch.patch(): CUDA tensors are filled by torch's own functions, not "
+                              f"fastinit's, in this process: fastinit's CUDA side does not load "
+                              f"({type(e).__name__}: {e})", RuntimeWarning, stacklevel=2)
+    return _cuda_loads
 
 
 def _tracing():
