@@ -373,3 +373,96 @@ def test_materialize_writes_only_the_meta_tensors_of_a_torch_module():
     assert (m.bias == 7).all()
     ref = ft.init_module_(nn.Linear(4, 3), seed=SEED)
     assert torch.equal(m.weight, ref.weight)
+
+
+# ----------------------------------------------------------------- materialize_ that fails
+def _tensors(m):
+    """Every parameter and buffer object, by name (tied ones under each name)."""
+    return {n: t for n, t in (*m.named_parameters(remove_duplicate=False), *m.named_buffers(remove_duplicate=False))}
+
+
+def _assert_as_before(m, before):
+    now = _tensors(m)
+    assert list(now) == list(before)
+    assert all(now[n] is before[n] for n in before), "the module must hold its own tensor objects again"
+    assert all(t.is_meta for t in now.values())
+
+
+class _Raising(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.empty(3, 4))
+
+    def reset_parameters(self):
+        nn.init.normal_(self.w)
+        raise KeyError("the user's reset_parameters failed")
+
+
+def test_materialize_that_fails_in_a_reset_leaves_the_module_on_meta():
+    with torch.device("meta"):
+        m = nn.Sequential(nn.Linear(4, 4), _Raising(), nn.Linear(4, 4))
+        m[2].weight = m[0].weight                       # tied
+    before = _tensors(m)
+    with pytest.raises(KeyError, match="the user's reset_parameters failed"):
+        ft.materialize_(m, "cpu", seed=SEED)
+    _assert_as_before(m, before)
+    assert m[2].weight is m[0].weight
+
+
+def test_materialize_that_fails_in_an_override_or_the_written_check_leaves_the_module_on_meta():
+    def bad(t, **kw):
+        raise RuntimeError("the override failed")
+    with torch.device("meta"):
+        m = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4))
+    before = _tensors(m)
+    with pytest.raises(RuntimeError, match="the override failed"):
+        ft.materialize_(m, "cpu", seed=SEED, overrides={"1.weight": bad})
+    _assert_as_before(m, before)
+
+    class Skips(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.empty(3))
+            self.scale = nn.Parameter(torch.empty(3))
+
+        def reset_parameters(self):
+            nn.init.ones_(self.w)
+    with torch.device("meta"):
+        m = nn.Sequential(nn.Linear(4, 4), Skips())
+    before = _tensors(m)
+    with pytest.raises(RuntimeError, match="did not write.*scale"):
+        ft.materialize_(m, "cpu", seed=SEED)
+    _assert_as_before(m, before)
+
+
+def test_materialize_checks_fills_in_the_target_dtype_before_allocating(monkeypatch):
+    """What can be checked is checked while the schedule is built: a scheme's
+    std that float16 cannot hold, a computed buffer (rotary frequencies)
+    that fails or does not fit; nothing is allocated."""
+    from fastinit.torch import _memory, _schemes
+    allocated = []
+    real = _memory.allocate_like
+    monkeypatch.setattr(_memory, "allocate_like", lambda *a: allocated.append(a) or real(*a))
+    with torch.device("meta"):
+        m = nn.Sequential(nn.Linear(4, 4), nn.Embedding(10, 4))
+    with pytest.raises(ValueError, match=r"0\.weight: std.*does not fit in float16"):
+        ft.materialize_(m, "cpu", seed=SEED, scheme="hf", initializer_range=1e5, dtype=torch.float16)
+    ft.init_module_(nn.Sequential(nn.Linear(4, 4), nn.Embedding(10, 4)), seed=SEED, scheme="hf",
+                    initializer_range=1e5)     # float32 holds it
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                                   num_attention_heads=4, num_key_value_heads=2, vocab_size=300)
+    with torch.device("meta"):
+        llm = transformers.AutoModelForCausalLM.from_config(cfg)
+    before = _tensors(llm)
+    monkeypatch.setattr(_schemes, "_hf_rope", lambda mod: torch.ones(3))
+    with pytest.raises(ValueError, match=r"rotary_emb\.inv_freq: its computed value \(\(3,\)\) does not fit"):
+        ft.materialize_(llm, "cpu", seed=SEED, scheme="hf")
+
+    def fails(mod):
+        raise ValueError("unknown rope type")
+    monkeypatch.setattr(_schemes, "_hf_rope", fails)
+    with pytest.raises(ValueError, match="unknown rope type"):
+        ft.materialize_(llm, "cpu", seed=SEED, scheme="hf")
+    _assert_as_before(llm, before)
+    assert allocated == []

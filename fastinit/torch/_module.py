@@ -7,7 +7,7 @@ import numbers
 import torch
 from torch import nn
 
-from .. import _dtypes
+from .. import _dtypes, _params
 from .. import api as _fi
 from . import _memory
 from ._fill import FLOATS, fill_pieces, resolving, trunc_normal
@@ -28,7 +28,7 @@ class _InitSchedule:
     writes).  ``materializing``: only meta tensors are written (the others
     keep their values)."""
 
-    def __init__(self, module, seed, scheme, overrides, strict, opts, materializing=False):
+    def __init__(self, module, seed, scheme, overrides, strict, opts, materializing=False, dtype=None):
         self.seed = _fi._u64(seed, "seed")
         self.materializing = materializing
         opts = options(scheme, opts)
@@ -76,8 +76,7 @@ class _InitSchedule:
             for rel, fill in r.items():
                 full = _join(prefix, rel)
                 if full in tensors and fill is not None and full in writable:
-                    _check_fill(full, tensors[full], fill)
-                    steps.append(("fill", full, fill))
+                    steps.append(("fill", full, _check_fill(full, tensors[full], fill, dtype)))
                     writer[full] = len(steps) - 1
         # an explicit fill overwritten by a later explicit fill is dropped
         self.steps = [s for i, s in enumerate(steps)
@@ -135,10 +134,27 @@ def _constant_valued(t):
     return not is_dtensor(t) and t.numel() > 0 and bool((t == t.reshape(-1)[0]).all())
 
 
-def _check_fill(name, t, fill):
-    """The checks a fill would make on its own, made before anything is written."""
+#: The parameter checks of each random or constant fill, in the target dtype.
+_PARAMS = {"uniform": _params.uniform, "normal": _params.normal, "trunc_normal": _params.trunc_normal,
+           "constant": _params.constant}
+
+
+def _check_fill(name, t, fill, dtype=None):
+    """The checks a fill would make on its own, made before anything is
+    written, for ``t`` as it will be (in ``dtype``, where given): the
+    dtype, the device, the placement, the parameters in the target dtype
+    (values that do not fit it, too little mass between truncation bounds).
+    A fill computed from the model ("compute": rotary frequencies) is
+    computed now and its shape checked; the schedule copies the result.
+    Returns the fill the schedule runs."""
     if fill.kind == "zero_int":
-        return
+        return fill
+    if fill.kind == "compute":
+        value = fill.args[0]()
+        if not isinstance(value, torch.Tensor) or _broadcast(value.shape, t.shape) != tuple(t.shape):
+            shown = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(f"{name}: its computed value ({shown}) does not fit its shape {tuple(t.shape)}")
+        return fill._replace(kind="copy", args=(value,))
     if t.dtype not in FLOATS:
         raise TypeError(f"{name} has dtype {t.dtype}; fastinit fills {_dtypes.SUPPORTED} "
                         f"(give it an override, or leave it out with strict=False)")
@@ -149,6 +165,19 @@ def _check_fill(name, t, fill):
         _fi._cuda_backend()                # a clear ImportError now, not halfway
     if is_dtensor(t):
         pieces(t)                          # refuses Partial placements
+    kind = _dtypes.of_torch(dtype if dtype is not None else t.dtype).code
+    try:
+        _PARAMS[fill.kind](*(float(v) for v in fill.args), kind)
+    except (ValueError, ZeroDivisionError) as e:
+        raise ValueError(f"{name}: {e}") from None
+    return fill
+
+
+def _broadcast(shape, target):
+    try:
+        return tuple(torch.broadcast_shapes(shape, target))
+    except RuntimeError:
+        return None
 
 
 class _Resolver:
@@ -236,8 +265,8 @@ def apply(fill, tensor, seed, stream):
     if fill.kind == "zero_int":
         tensor.zero_()
         return
-    if fill.kind == "compute":
-        tensor.copy_(fill.args[0]())
+    if fill.kind == "copy":                # computed while the schedule was built (_check_fill)
+        tensor.copy_(fill.args[0])
         return
     fn = {"uniform": _fi.uniform_, "normal": _fi.normal_, "trunc_normal": trunc_normal, "constant": _fi.constant_}[fill.kind]
     parts = pieces(tensor)
@@ -331,15 +360,25 @@ def materialize_(module, device, *, seed, scheme="torch", dtype=None, overrides=
     if dtype is not None and dtype not in FLOATS:
         raise TypeError(f"dtype must be None or one of {_dtypes.SUPPORTED} (what fastinit fills); "
                         f"got {dtype!r}")
-    schedule = _InitSchedule(module, seed, scheme, overrides, True, scheme_options, materializing=True)
-    memo = {}
-    for mod in module.modules():
-        for store, is_param in ((mod._parameters, True), (mod._buffers, False)):
-            for attr, t in list(store.items()):
-                if t is None:
-                    continue
-                if id(t) not in memo:
-                    new = _memory.allocate_like(t, device, dtype)
-                    memo[id(t)] = nn.Parameter(new, requires_grad=t.requires_grad) if is_param else new
-                store[attr] = memo[id(t)]
-    return schedule.run(module)
+    schedule = _InitSchedule(module, seed, scheme, overrides, True, scheme_options, materializing=True,
+                             dtype=dtype)
+    memo, swapped = {}, []
+    try:
+        for mod in module.modules():
+            for store, is_param in ((mod._parameters, True), (mod._buffers, False)):
+                for attr, t in list(store.items()):
+                    if t is None:
+                        continue
+                    if id(t) not in memo:
+                        new = _memory.allocate_like(t, device, dtype)
+                        memo[id(t)] = nn.Parameter(new, requires_grad=t.requires_grad) if is_param else new
+                    swapped.append((store, attr, t))
+                    store[attr] = memo[id(t)]
+        return schedule.run(module)
+    except BaseException:
+        # whatever failed (a user's reset_parameters, an override, a tensor
+        # left unwritten, memory): the module holds its meta tensors again,
+        # the same objects, and no allocated memory stays reachable from it
+        for store, attr, t in reversed(swapped):
+            store[attr] = t
+        raise

@@ -80,7 +80,8 @@ class Fill(NamedTuple):
     """One write of a whole tensor.  ``kind``: "uniform" (low, high),
     "normal" (mean, std), "trunc_normal" (mean, std, a, b), "constant"
     (value,), "zero_int" (an integer buffer set to 0), "compute" (fn,): a
-    deterministic buffer, ``fn()`` copied in (rotary frequencies)."""
+    deterministic buffer, ``fn()`` copied in (rotary frequencies; computed
+    while the schedule is built, which then holds it as "copy" (tensor,))."""
     kind: str
     args: tuple = ()
     zero_rows: tuple = ()          # rows of dim 0 set to 0 afterwards (padding_idx)
