@@ -64,9 +64,11 @@ def to_family(x, kind, name):
 # One rule for every filler and dtype (docs/contract.md, "Values that do
 # not fit"): a parameter set is refused when some element the kernel could
 # write would not be finite in the buffer's dtype.  The kernel's extreme
-# values come from its own value functions at the extreme words (every
-# value is monotone in the word's rank), so the line is exact: a refused
-# call could write an infinity for some seed, an accepted one never does.
+# values come from its own value functions at the extreme words, where its
+# smallest and largest values lie (for the float32 normal, checked over all
+# 2^32 words: the approximations wobble locally, never past the ends), so
+# the line is exact: a refused call could write an infinity for some seed,
+# an accepted one never does.
 
 #: Extreme words of each family: the smallest and largest value a uniform
 #: or a normal takes (w = 0 and w = 2^32 - 1; float64: m = 0 and 2^64 - 1).
@@ -119,13 +121,13 @@ def _fits(kind, v):
     return bool(np.isfinite(v))
 
 
-def _check_written(kind, lo, hi, name, what=None):
-    """Raise a ValueError naming the argument (``name(top)``) when the
-    smallest (``lo``) or largest (``hi``) value to be written is not finite
-    in ``kind``'s dtype (16-bit kinds: once rounded to nearest even)."""
-    for top, v in ((False, lo), (True, hi)):
+def _check_written(kind, lo, hi, names, what=None):
+    """Raise a ValueError naming the argument (``names``: that of the
+    smallest and of the largest value) when the smallest (``lo``) or
+    largest (``hi``) value to be written is not finite in ``kind``'s dtype
+    (16-bit kinds: once rounded to nearest even)."""
+    for arg, v in zip(names, (lo, hi)):
         if not _fits(kind, v):
-            arg = name(top)
             reach = f"reaches {float(v):.6g}" if np.isfinite(v) else f"overflows {np.dtype(ftype(kind)).name}"
             how = f"{what} {reach}, which" if what else f"{arg}={float(v)!r}"
             raise ValueError(f"{arg}: {how} does not fit in {KINDS[kind].name} (largest finite value "
@@ -143,7 +145,7 @@ def uniform(low, high, kind):
     if not np.isfinite(scale):
         raise ValueError(f"high - low = {high!r} - {low!r} overflows {np.dtype(ftype(kind)).name}")
     prm = Uniform(lo, scale)
-    _check_written(kind, *_extremes("uniform", kind, prm), lambda top: "high" if top else "low",
+    _check_written(kind, *_extremes("uniform", kind, prm), ("low", "high"),
                    f"U({low!r}, {high!r})")
     return prm
 
@@ -152,8 +154,8 @@ def uniform(low, high, kind):
 @functools.lru_cache(maxsize=4096)
 def normal(mean, std, kind):
     prm = Normal(to_family(mean, kind, "mean"), to_family(std, kind, "std"))
-    _check_written(kind, prm.mean, prm.mean, lambda top: "mean")
-    _check_written(kind, *_extremes("normal", kind, prm), lambda top: "std",
+    _check_written(kind, prm.mean, prm.mean, ("mean", "mean"))
+    _check_written(kind, *_extremes("normal", kind, prm), ("std", "std"),
                    f"N({mean!r}, {std!r}^2), |z| up to {z_max(KINDS[kind].family):.3g},")
     return prm
 
@@ -209,7 +211,7 @@ def trunc_normal(mean, std, a, b, kind):
     # every value lies in [a, b]: bounds beyond the dtype's range would pile
     # the mass above its largest finite value there, so they are refused
     with np.errstate(over="ignore"):
-        _check_written(kind, F(a), F(b), lambda top: "b" if top else "a", f"[a, b] = [{a!r}, {b!r}]")
+        _check_written(kind, F(a), F(b), ("a", "b"), f"[a, b] = [{a!r}, {b!r}]")
     alpha = (a - mean) / std
     beta = (b - mean) / std
     pl, qb = _phi(alpha), _q(beta)
@@ -242,5 +244,5 @@ def constant(value, kind):
     encode it (16-bit kinds: the float32 value rounded to nearest even, the
     contract's rule), and here it is checked to fit."""
     v = to_family(value, kind, "value")
-    _check_written(kind, v, v, lambda top: "value")
+    _check_written(kind, v, v, ("value", "value"))
     return Constant(v)
