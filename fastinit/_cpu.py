@@ -40,7 +40,7 @@ import threading
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from . import _dtypes, _kernels, _ops, _transforms as T
+from . import _dtypes, _kernels, _ops, _params, _transforms as T
 from ._buffers import Contig, Rows
 from ._ops import (STREAM_BYTES, STREAMING, jitable, native_f16, prefer_vector_width, runtime_value, store_fence,
                    store_stream)
@@ -469,7 +469,7 @@ def _scratch(dist, kind):
     return scr
 
 
-@functools.lru_cache(maxsize=4096)    # models fill thousands of biases and norms with 0 and 1
+@_params.cached    # models fill thousands of biases and norms with 0 and 1
 def _stored(kind, value):
     return _dtypes.KINDS[kind].stored(value)
 

@@ -47,6 +47,23 @@ class Constant(NamedTuple):
     value: float
 
 
+def cached(fn):
+    """``functools.lru_cache`` (4096 entries) that tells -0.0 from 0.0: they
+    are equal and hash alike, so a plain cache hands the record of whichever
+    came first to both, and the bits written would depend on the order of
+    calls.  The signs of the zero arguments join the key."""
+    inner = functools.lru_cache(maxsize=4096)(lambda zero_signs, *args: fn(*args))
+
+    @functools.wraps(fn)
+    def call(*args):
+        signs = ()
+        if 0.0 in args:
+            signs = tuple(math.copysign(1.0, a) for a in args if isinstance(a, (float, np.floating)) and a == 0)
+        return inner(signs, *args)
+    call.cache_clear = inner.cache_clear
+    return call
+
+
 def ftype(kind):
     """The family's float type of a dtype kind (its ``compute`` type)."""
     return KINDS[kind].compute
@@ -136,7 +153,7 @@ def _check_written(kind, lo, hi, names, what=None):
 
 
 # cached: models call with the same few parameter sets thousands of times
-@functools.lru_cache(maxsize=4096)
+@cached
 def uniform(low, high, kind):
     lo = to_family(low, kind, "low")
     hi = to_family(high, kind, "high")
@@ -151,7 +168,7 @@ def uniform(low, high, kind):
 
 
 # cached: models call with the same few parameter sets thousands of times
-@functools.lru_cache(maxsize=4096)
+@cached
 def normal(mean, std, kind):
     prm = Normal(to_family(mean, kind, "mean"), to_family(std, kind, "std"))
     _check_written(kind, prm.mean, prm.mean, ("mean", "mean"))
@@ -204,7 +221,7 @@ def representable_bound(x, kind, up):
 
 
 # cached: models call with the same few parameter sets thousands of times
-@functools.lru_cache(maxsize=4096)
+@cached
 def trunc_normal(mean, std, a, b, kind):
     family = KINDS[kind].family
     F = ftype(kind)
@@ -238,7 +255,7 @@ def trunc_normal(mean, std, a, b, kind):
 
 
 # cached: models call with the same few parameter sets thousands of times
-@functools.lru_cache(maxsize=4096)
+@cached
 def constant(value, kind):
     """Every element ``value``, in the family's float type; the kernels
     encode it (16-bit kinds: the float32 value rounded to nearest even, the

@@ -293,3 +293,30 @@ def test_fans_and_std():
     b = np.empty(300, np.float32)
     fi.lecun_uniform_(b, seed=1, fan_in=9)       # 1-D works with an explicit fan
     assert np.abs(b).max() <= math.sqrt(3 / 9)
+
+
+def test_signed_zero_parameters_do_not_depend_on_the_order_of_calls():
+    """-0.0 and 0.0 are equal and hash alike: the parameter caches must
+    still tell them apart, or the first one cached decides the bits of
+    both (found by tests/test_properties.py)."""
+    from fastinit import _cpu, _params
+
+    def bits(fill):
+        a = np.empty(64, np.float32)
+        fill(a)
+        return a.view(np.uint32).copy()
+
+    calls = [lambda a: fi.constant_(a, -0.0), lambda a: fi.zeros_(a),
+             lambda a: fi.normal_(a, -0.0, 0.0, seed=1), lambda a: fi.normal_(a, 0.0, 0.0, seed=1),
+             lambda a: fi.uniform_(a, -0.0, 0.0, seed=1)]
+    for order in (calls, calls[::-1]):
+        for f in (_params.constant, _params.normal, _params.uniform, _cpu._stored):
+            f.cache_clear()
+        got = [bits(f) for f in order]
+        if order is not calls:
+            got = got[::-1]
+        assert (got[0] == 0x80000000).all() and (got[1] == 0).all()
+        neg = fi.normal_(np.empty(64, np.float32), 0.0, 1.0, seed=1) < 0     # where z < 0: -0.0 * ... + mean
+        assert (got[2][neg] == 0x80000000).all() and (got[2][~neg] == 0).all()
+        assert (got[3] == 0).all()
+        assert (got[4] == 0).all()                  # fma(0, u, -0.0) = +0.0 in round-to-nearest
