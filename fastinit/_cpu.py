@@ -434,10 +434,11 @@ def fill(region, kind, dist, prm, seed, stream):
     model compile nothing (a numba twin of the CUDA constant kernel cost
     0.3-0.4 s to compile on a model's first build, bench/NOTES.md)."""
     if dist == "constant":
+        value = prm.value if kind in _STORED_AS_COMPUTED else _stored(kind, prm.value)
         if STREAMING and isinstance(region, Contig) and region.flat.nbytes >= STREAM_MIN_BYTES:
-            kernel(dist, _STREAM_KIND[kind], "stream")(region.flat, _stored(kind, prm.value))
+            kernel(dist, _STREAM_KIND[kind], "stream")(region.flat, value)
         else:
-            _view(region)[...] = _stored(kind, prm.value)
+            _view(region)[...] = value
         return
     kernel(dist, kind, region.LOOP)(*region, *key_and_stream(seed, stream), prm, _scratch(dist, kind))
 
@@ -467,6 +468,10 @@ def _scratch(dist, kind):
             scr = np.uint8(0)
         table[(dist, kind)] = scr
     return scr
+
+
+#: Kinds whose storage value is the compute value itself (no encoding).
+_STORED_AS_COMPUTED = frozenset(code for code, k in _dtypes.KINDS.items() if not k.sixteen_bit)
 
 
 @_params.cached    # models fill thousands of biases and norms with 0 and 1

@@ -49,17 +49,19 @@ class Constant(NamedTuple):
 
 def cached(fn):
     """``functools.lru_cache`` (4096 entries) that tells -0.0 from 0.0: they
-    are equal and hash alike, so a plain cache hands the record of whichever
-    came first to both, and the bits written would depend on the order of
-    calls.  The signs of the zero arguments join the key."""
-    inner = functools.lru_cache(maxsize=4096)(lambda zero_signs, *args: fn(*args))
+    are equal and hash alike, so a plain cache would hand the record of
+    whichever came first to both, and the bits written would depend on the
+    order of calls.  Calls with a -0.0 argument (rare) bypass the cache, so
+    it only ever holds records of +0.0."""
+    inner = functools.lru_cache(maxsize=4096)(fn)
 
     @functools.wraps(fn)
     def call(*args):
-        signs = ()
         if 0.0 in args:
-            signs = tuple(math.copysign(1.0, a) for a in args if isinstance(a, (float, np.floating)) and a == 0)
-        return inner(signs, *args)
+            for a in args:
+                if a == 0 and math.copysign(1.0, a) < 0:
+                    return fn(*args)
+        return inner(*args)
     call.cache_clear = inner.cache_clear
     return call
 
