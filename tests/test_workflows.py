@@ -78,3 +78,23 @@ def test_gpu_workflow_shape():
     assert "pytest -q -m gpu" in gpu
     assert "fastinit bench --device cuda" in gpu and "--json" in gpu and "--plot" in gpu
     assert "actions/upload-artifact" in gpu
+
+
+def test_the_test_extra_takes_torch_as_a_range():
+    """An exact pin replaced a CPU torch already installed with PyPI's CUDA
+    build (several GB): the test extra takes a range, which the installed
+    torch satisfies, and the ci workflow's CPU build lies in it."""
+    from importlib import metadata
+    tomllib = pytest.importorskip("tomllib")        # Python 3.11+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+    extras = tomllib.loads(_read("pyproject.toml"))["project"]["optional-dependencies"]
+    (torch_req,) = [Requirement(r) for r in extras["test"] if Requirement(r).name == "torch"]
+    assert not any(s.operator in ("==", "===") for s in torch_req.specifier), torch_req
+    pinned = re.search(r"pip install torch==([\d.]+) --index-url \S+/whl/cpu", _read(".github", "workflows", "ci.yml"))
+    assert pinned and torch_req.specifier.contains(Version(pinned.group(1))), torch_req
+    try:
+        installed = Version(metadata.version("torch"))
+    except metadata.PackageNotFoundError:
+        pytest.skip("torch is not installed")
+    assert torch_req.specifier.contains(installed, prereleases=True), (torch_req, installed)
