@@ -347,19 +347,26 @@ def test_schedule_errors_come_before_any_write():
     ft.init_module_(llama("tiny"), seed=SEED, scheme="megatron", output_layers=(p for p in ["*wo"]))
 
 
-def test_materialize_refuses_a_reset_that_skips_a_tensor():
-    class Scaled(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.empty(3))
-            self.scale = nn.Parameter(torch.empty(3))
+class _SkipsScale(nn.Module):
+    """A custom module whose reset_parameters leaves ``scale`` unwritten."""
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.empty(3))
+        self.scale = nn.Parameter(torch.empty(3))
 
-        def reset_parameters(self):
-            nn.init.ones_(self.w)
-    with torch.device("meta"):
-        m = Scaled()
-    with pytest.raises(RuntimeError, match="did not write.*scale"):
-        ft.materialize_(m, "cpu", seed=SEED)
+    def reset_parameters(self):
+        nn.init.ones_(self.w)
+
+
+def test_materialize_refuses_a_reset_that_skips_a_tensor():
+    """An error, not uninitialized memory, and the module left on meta."""
+    for make in (_SkipsScale, lambda: nn.Sequential(nn.Linear(4, 4), _SkipsScale())):
+        with torch.device("meta"):
+            m = make()
+        before = _tensors(m)
+        with pytest.raises(RuntimeError, match="did not write.*scale"):
+            ft.materialize_(m, "cpu", seed=SEED)
+        _assert_as_before(m, before)
 
 
 def test_materialize_writes_only_the_meta_tensors_of_a_torch_module():
@@ -409,7 +416,7 @@ def test_materialize_that_fails_in_a_reset_leaves_the_module_on_meta():
     assert m[2].weight is m[0].weight
 
 
-def test_materialize_that_fails_in_an_override_or_the_written_check_leaves_the_module_on_meta():
+def test_materialize_that_fails_in_an_override_leaves_the_module_on_meta():
     def bad(t, **kw):
         raise RuntimeError("the override failed")
     with torch.device("meta"):
@@ -417,21 +424,6 @@ def test_materialize_that_fails_in_an_override_or_the_written_check_leaves_the_m
     before = _tensors(m)
     with pytest.raises(RuntimeError, match="the override failed"):
         ft.materialize_(m, "cpu", seed=SEED, overrides={"1.weight": bad})
-    _assert_as_before(m, before)
-
-    class Skips(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.empty(3))
-            self.scale = nn.Parameter(torch.empty(3))
-
-        def reset_parameters(self):
-            nn.init.ones_(self.w)
-    with torch.device("meta"):
-        m = nn.Sequential(nn.Linear(4, 4), Skips())
-    before = _tensors(m)
-    with pytest.raises(RuntimeError, match="did not write.*scale"):
-        ft.materialize_(m, "cpu", seed=SEED)
     _assert_as_before(m, before)
 
 
