@@ -17,7 +17,7 @@ family, its transforms).
   the hardware conversion, for targets that have one (F16C on the CPU,
   ``cvt.rn.f16.f32`` on NVIDIA GPUs), or None.
 * ``inf_bits``: the 16-bit pattern of +inf, whose appearance means a value
-  did not fit (``constant_``'s check); None for the wide kinds.
+  did not fit (``_params``' check of what a filler may write); None for the wide kinds.
 * ``dlpack``: (DLDataTypeCode, bits) of dlpack.h; ``typestr``: the
   storage's typestr in the CUDA array interface.
 
