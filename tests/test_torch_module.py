@@ -220,8 +220,17 @@ def test_strict_overrides_and_bad_input():
     m = Odd()
     before = _state(m)
     with pytest.raises(ValueError, match="no rule for 1 tensor.*cls_token"):
-        ft.init_module_(m, seed=SEED)
+        ft.init_module_(m, seed=SEED, scheme="torch")
     _equal(_state(m), before)                              # nothing written
+    # the model's own program leaves the constant its constructor wrote; on meta there is none
+    ft.init_module_(m, seed=SEED)
+    assert (m.cls_token == 9).all() and not torch.equal(m.lin.weight, before["lin.weight"])
+    with torch.device("meta"):
+        odd = Odd()
+    with pytest.raises(ValueError, match="init program .* writes nothing into 1 tensor.*cls_token"):
+        ft.materialize_(odd, "cpu", seed=SEED)
+    assert odd.cls_token.is_meta
+    m.load_state_dict(before)
     ft.init_module_(m, seed=SEED, strict=False)
     assert (m.cls_token == 9).all() and not torch.equal(m.lin.weight, before["lin.weight"])
     ft.init_module_(m, seed=SEED, overrides={"cls_token": functools.partial(fi.trunc_normal_, std=0.02, a=-0.04, b=0.04)})
@@ -257,7 +266,7 @@ def test_materialize_bad_input_allocates_nothing():
     with torch.device("meta"):
         m = llama("tiny")
         m.register_buffer("rope", torch.empty(8))
-    with pytest.raises(ValueError, match="no rule for 1 tensor.*rope"):
+    with pytest.raises(ValueError, match="(no rule for|writes nothing into) 1 tensor.*rope"):
         ft.materialize_(m, "cpu", seed=SEED)
     for bad in (torch.int32, torch.float8_e4m3fn, "bfloat16"):
         with pytest.raises(TypeError, match="dtype must be None or one of"):
@@ -294,7 +303,7 @@ def test_custom_norms_keep_their_constructor_constant():
     assert (m[1].weight == 0).all()
     with torch.device("meta"):
         mm = nn.Sequential(nn.Linear(4, 4), GemmaRMSNorm(4))
-    with pytest.raises(ValueError, match="no rule for 1 tensor.*1.weight"):
+    with pytest.raises(ValueError, match="(no rule for|writes nothing into) 1 tensor.*1.weight"):
         ft.materialize_(mm, "cpu", seed=SEED)
     ft.materialize_(mm, "cpu", seed=SEED, overrides={"*.weight": 0.0, "0.*": functools.partial(fi.normal_, std=0.1)})
     assert (mm[1].weight == 0).all()
@@ -361,12 +370,14 @@ class _SkipsScale(nn.Module):
 def test_materialize_refuses_a_reset_that_skips_a_tensor():
     """An error, not uninitialized memory, and the module left on meta."""
     for make in (_SkipsScale, lambda: nn.Sequential(nn.Linear(4, 4), _SkipsScale())):
-        with torch.device("meta"):
-            m = make()
-        before = _tensors(m)
-        with pytest.raises(RuntimeError, match="did not write.*scale"):
-            ft.materialize_(m, "cpu", seed=SEED)
-        _assert_as_before(m, before)
+        for scheme, exc, msg in (("own", ValueError, "init program.*writes nothing into 1 tensor.*scale"),
+                                 ("torch", RuntimeError, "did not write.*scale")):
+            with torch.device("meta"):
+                m = make()
+            before = _tensors(m)
+            with pytest.raises(exc, match=msg):
+                ft.materialize_(m, "cpu", seed=SEED, scheme=scheme)
+            _assert_as_before(m, before)
 
 
 def test_materialize_writes_only_the_meta_tensors_of_a_torch_module():
@@ -434,7 +445,7 @@ def test_materialize_checks_fills_in_the_target_dtype_before_allocating(monkeypa
     from fastinit.torch import _memory, _schemes
     allocated = []
     real = _memory.allocate_like
-    monkeypatch.setattr(_memory, "allocate_like", lambda *a: allocated.append(a) or real(*a))
+    monkeypatch.setattr(_memory, "allocate_like", lambda *a, **k: allocated.append(a) or real(*a, **k))
     with torch.device("meta"):
         m = nn.Sequential(nn.Linear(4, 4), nn.Embedding(10, 4))
     with pytest.raises(ValueError, match=r"0\.weight: std.*does not fit in float16"):
@@ -447,14 +458,26 @@ def test_materialize_checks_fills_in_the_target_dtype_before_allocating(monkeypa
     with torch.device("meta"):
         llm = transformers.AutoModelForCausalLM.from_config(cfg)
     before = _tensors(llm)
+    # the "hf" table, on a module that is not a Hugging Face model itself
+    box = nn.ModuleList([llm])
     monkeypatch.setattr(_schemes, "_hf_rope", lambda mod: torch.ones(3))
     with pytest.raises(ValueError, match=r"rotary_emb\.inv_freq: its computed value \(\(3,\)\) does not fit"):
-        ft.materialize_(llm, "cpu", seed=SEED, scheme="hf")
+        ft.materialize_(box, "cpu", seed=SEED, scheme="hf")
 
-    def fails(mod):
+    def fails(*a, **k):
         raise ValueError("unknown rope type")
     monkeypatch.setattr(_schemes, "_hf_rope", fails)
     with pytest.raises(ValueError, match="unknown rope type"):
-        ft.materialize_(llm, "cpu", seed=SEED, scheme="hf")
+        ft.materialize_(box, "cpu", seed=SEED, scheme="hf")
+    # the model's own program: its copy_ of a table that does not fit, its rope function failing
+    rotary = type(llm.model.rotary_emb)
+    monkeypatch.setattr(rotary, "compute_default_rope_parameters", staticmethod(lambda *a, **k: (torch.ones(3), 1.0)))
+    with pytest.raises(ValueError, match=r"rotary_emb\.inv_freq: the init program copies a tensor of shape \(3,\) "
+                                         r"into a view of shape \(8,\)"):
+        ft.materialize_(llm, "cpu", seed=SEED)
+    monkeypatch.setattr(rotary, "compute_default_rope_parameters", staticmethod(fails))
+    with pytest.raises(ValueError, match="unknown rope type") as e:
+        ft.materialize_(llm, "cpu", seed=SEED)
+    assert "init program" in "".join(e.value.__notes__)
     _assert_as_before(llm, before)
     assert allocated == []

@@ -95,3 +95,22 @@ def resolving(resolver):
         yield
     finally:
         stack.pop()
+
+
+# ----------------------------------------------------------------- recording an init program
+def current_recorder():
+    """The ``_program`` recorder active on this thread, or None."""
+    return getattr(_active, "recorder", None)
+
+
+@contextlib.contextmanager
+def recording(recorder):
+    """Within this block, on this thread, ``patch()``'s replacements hand
+    every call to ``recorder.fill_call`` (``_program.record``): nothing is
+    drawn or written."""
+    old = getattr(_active, "recorder", None)
+    _active.recorder = recorder
+    try:
+        yield
+    finally:
+        _active.recorder = old

@@ -67,10 +67,13 @@ def empty(shape, dtype, device):
     return t
 
 
-def allocate_like(t, device, dtype):
+def allocate_like(t, device, dtype, fresh=False):
     """A tensor for ``t`` on ``device``: fresh and uninitialized if ``t`` is
-    on the meta device, else ``t`` moved; floating tensors in ``dtype``."""
+    on the meta device (or ``fresh``: it will be written), else ``t`` moved;
+    floating tensors in ``dtype``."""
     dt = dtype if dtype is not None and t.dtype.is_floating_point else t.dtype
+    if fresh and not is_dtensor(t):
+        return empty(t.shape, dt, device)
     if is_dtensor(t):
         from torch.distributed.tensor import DTensor
         local = t._local_tensor

@@ -9,10 +9,11 @@ from torch import nn
 
 from .. import _dtypes, _params
 from .. import api as _fi
-from . import _memory
+from . import _memory, _program
+from ._memory import advise_hugepages
 from ._fill import FLOATS, fill_pieces, resolving, trunc_normal
 from ._patch import patch
-from ._schemes import NEEDS_LAYERS, RULES, SCHEMES, count_layers, options
+from ._schemes import NEEDS_LAYERS, RULES, SCHEMES, Fill, count_layers, options, program_scheme
 from ._shard import is_dtensor, pieces
 
 __all__ = ["init_module_", "materialize_", "SCHEMES"]
@@ -31,10 +32,14 @@ class _InitSchedule:
     def __init__(self, module, seed, scheme, overrides, strict, opts, materializing=False, dtype=None):
         self.seed = _fi._u64(seed, "seed")
         self.materializing = materializing
+        if program_scheme(scheme, module) and opts:
+            raise TypeError(f"scheme {scheme!r} runs the model's own init program, which takes no options "
+                            f"(got {sorted(opts)}); a Hugging Face model reads them from its config "
+                            f"(model.config.initializer_range)")
         opts = options(scheme, opts)
         if opts.get("num_layers", 0) is None:
             opts["num_layers"] = count_layers(module)
-            if opts["num_layers"] is None and (NEEDS_LAYERS[scheme] or not opts.get("depth_init", True)):
+            if opts["num_layers"] is None and (NEEDS_LAYERS.get(scheme) or not opts.get("depth_init", True)):
                 raise ValueError(f"scheme {scheme!r} needs the number of layers and none could be read from "
                                  f"the module's names (layers.<i>, h.<i>, blocks.<i>): pass num_layers=")
         self.params = dict(module.named_parameters())          # tied: the first name
@@ -49,7 +54,65 @@ class _InitSchedule:
             raise ValueError(f"{min(meta, key=list(tensors).index)} is on the meta device: allocate and "
                              f"initialize it with fastinit.torch.materialize_(module, device, seed=...)")
         writable = meta if materializing else set(tensors)
-        self.overrides = _overrides(overrides, module, tensors, writable)
+        self.rewritten = set()             # ids of tensors not on meta that materialize_ writes (fresh memory)
+        if program_scheme(scheme, module):
+            recorded = self._record(module, tensors)
+            if materializing and _program._is_hf(module):
+                # Hugging Face's own rule: its flags say what is initialized (loaded by
+                # from_pretrained, or a module whose init ran); a tensor its constructor made
+                # off the meta device and left unflagged (torch.Tensor(n) in Wav2Vec2) is written
+                # where the program writes the whole of it
+                extra = {n for n in tensors if n not in meta and recorded.get(n) and recorded[n][0].box is None}
+                writable = meta | extra
+                self.rewritten = {id(tensors[n]) for n in extra}
+            self.overrides = _overrides(overrides, module, tensors, writable)
+            steps, writer, kept = self._program(recorded, tensors, writable, meta, dtype)
+        else:
+            self.overrides = _overrides(overrides, module, tensors, writable)
+            steps, writer, kept = self._table(module, scheme, opts, tensors, writable, meta, dtype)
+        # an explicit fill overwritten by a later explicit fill is dropped
+        self.steps = [s for i, s in enumerate(steps)
+                      if s[0] == "reset" or writer.get(s[1]) == i or writer.get(s[1]) == "reset"]
+        self.resets = {n for s in self.steps if s[0] == "reset" for n in s[2]}
+        covered = set(writer) | {n for n, _ in self.overrides} | kept
+        covered |= {n for n, t in tensors.items() if t.numel() == 0}
+        missing = [n for n in self.params if n not in covered and n in writable]
+        if materializing:
+            missing += [n for n in self.buffers if n not in covered and n in meta]
+        if missing and (strict or materializing):
+            what = (f"the model's init program ({_program.program_name(module)}) writes nothing into"
+                    if program_scheme(scheme, module) else f"scheme {scheme!r} has no rule for")
+            raise ValueError(
+                f"{what} {len(missing)} tensor(s): {', '.join(missing[:8])}"
+                f"{' ...' if len(missing) > 8 else ''}; give them one with overrides={{'pattern': "
+                f"filler or value}}" + ("" if materializing else ", or pass strict=False to leave them as they are"))
+
+    def _record(self, module, tensors):
+        """{name: [Step]}: the model's own init program (``_program.record``).
+        ``init_module_`` initializes every tensor again (Hugging Face's flags
+        cleared while recording); ``materialize_`` honours them."""
+        names = {}
+        for n, t in tensors.items():
+            names.setdefault(id(t), n)
+        return _program.record(module, names, fresh=not self.materializing)
+
+    def _program(self, recorded, tensors, writable, meta, dtype):
+        """The steps of the recorded program for the tensors to write."""
+        steps, writer, kept = [], {}, set()
+        for n, t in tensors.items():
+            prog = recorded.get(n)
+            if n not in writable:
+                continue
+            if not prog:
+                if n not in meta and _constant_valued(t):
+                    kept.add(n)        # a constant its constructor wrote and its program leaves
+                continue
+            steps.append(("fill", n, _check_program(n, t, prog, dtype)))
+            writer[n] = len(steps) - 1
+        return steps, writer, kept
+
+    def _table(self, module, scheme, opts, tensors, writable, meta, dtype):
+        """The steps of a scheme's rules (``_schemes.RULES``)."""
         rules = RULES[scheme]
         steps, writer, kept = [], {}, set()
         for prefix, mod in _post_order(module):
@@ -78,20 +141,7 @@ class _InitSchedule:
                 if full in tensors and fill is not None and full in writable:
                     steps.append(("fill", full, _check_fill(full, tensors[full], fill, dtype)))
                     writer[full] = len(steps) - 1
-        # an explicit fill overwritten by a later explicit fill is dropped
-        self.steps = [s for i, s in enumerate(steps)
-                      if s[0] == "reset" or writer.get(s[1]) == i or writer.get(s[1]) == "reset"]
-        self.resets = {n for s in self.steps if s[0] == "reset" for n in s[2]}
-        covered = set(writer) | {n for n, _ in self.overrides} | kept
-        covered |= {n for n, t in tensors.items() if t.numel() == 0}
-        missing = [n for n in self.params if n not in covered and n in writable]
-        if materializing:
-            missing += [n for n in self.buffers if n not in covered and n in meta]
-        if missing and (strict or materializing):
-            raise ValueError(
-                f"scheme {scheme!r} has no rule for {len(missing)} tensor(s): {', '.join(missing[:8])}"
-                f"{' ...' if len(missing) > 8 else ''}; give them one with overrides={{'pattern': "
-                f"filler or value}}" + ("" if materializing else ", or pass strict=False to leave them as they are"))
+        return steps, writer, kept
 
     def run(self, module):
         params_buffers = {**dict(module.named_parameters()), **dict(module.named_buffers())}
@@ -171,6 +221,18 @@ def _check_fill(name, t, fill, dtype=None):
     except (ValueError, ZeroDivisionError) as e:
         raise ValueError(f"{name}: {e}") from None
     return fill
+
+
+def _check_program(name, t, steps, dtype=None):
+    """``_check_fill`` for each step of a recorded program; returns the
+    fill that replays them."""
+    for st in steps:
+        if st.kind in _program.RANDOM or (st.kind == "constant" and t.dtype in FLOATS):
+            try:
+                _check_fill(name, t, Fill(st.kind, tuple(st.args)), dtype)
+            except TypeError as e:
+                raise TypeError(f"{e}; the init program calls {st.call} on it") from None
+    return Fill("program", (tuple(steps),))
 
 
 def _broadcast(shape, target):
@@ -268,6 +330,12 @@ def apply(fill, tensor, seed, stream):
     if fill.kind == "copy":                # computed while the schedule was built (_check_fill)
         tensor.copy_(fill.args[0])
         return
+    if fill.kind == "program":             # a recorded init program, replayed piece by piece
+        cache = {}
+        for p in pieces(tensor):
+            advise_hugepages(p.local)
+            _program.replay(fill.args[0], p.local, p.global_shape, p.offsets, seed, stream, cache)
+        return
     fn = {"uniform": _fi.uniform_, "normal": _fi.normal_, "trunc_normal": trunc_normal, "constant": _fi.constant_}[fill.kind]
     parts = pieces(tensor)
     fill_pieces(tensor, (seed, stream, parts), fn, *fill.args)
@@ -278,7 +346,7 @@ def apply(fill, tensor, seed, stream):
                 _fi.zeros_(p.local[row - lo])
 
 
-def init_module_(module, *, seed, scheme="torch", overrides=None, strict=True, **scheme_options):
+def init_module_(module, *, seed, scheme="own", overrides=None, strict=True, **scheme_options):
     """Initialize every parameter (and the buffers the scheme sets) of
     ``module`` in place, with ``stream`` = the tensor's qualified name.
 
@@ -322,7 +390,7 @@ def init_module_(module, *, seed, scheme="torch", overrides=None, strict=True, *
     return _InitSchedule(module, seed, scheme, overrides, strict, scheme_options).run(module)
 
 
-def materialize_(module, device, *, seed, scheme="torch", dtype=None, overrides=None, **scheme_options):
+def materialize_(module, device, *, seed, scheme="own", dtype=None, overrides=None, **scheme_options):
     """Allocate a module built on the meta device on ``device`` and
     initialize it (``init_module_``'s values), without any full-size
     temporary: each tensor is allocated in its final dtype and written once.
@@ -370,7 +438,7 @@ def materialize_(module, device, *, seed, scheme="torch", dtype=None, overrides=
                     if t is None:
                         continue
                     if id(t) not in memo:
-                        new = _memory.allocate_like(t, device, dtype)
+                        new = _memory.allocate_like(t, device, dtype, fresh=id(t) in schedule.rewritten)
                         memo[id(t)] = nn.Parameter(new, requires_grad=t.requires_grad) if is_param else new
                     swapped.append((store, attr, t))
                     store[attr] = memo[id(t)]

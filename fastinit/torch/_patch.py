@@ -35,7 +35,7 @@ import torch
 from torch.nn import init as _init
 
 from .. import api as _fi
-from ._fill import FLOATS, current_resolver, kaiming_std, shard_kw, trunc_normal, xavier_bound, xavier_std
+from ._fill import FLOATS, current_recorder, current_resolver, kaiming_std, shard_kw, trunc_normal, xavier_bound, xavier_std
 from ._memory import advise_hugepages
 from ._shard import pieces
 
@@ -236,6 +236,10 @@ def _run(tensor, generator, fill, values, torch_call, check, draw=True, where=Fa
     is on does not see fastinit's own tensor operations (they are not
     torch's API calls, and a mode's Python would make each of them slow).
     """
+    rec = current_recorder()
+    if rec is not None and not getattr(_active, "raw", False):
+        return rec.fill_call(tensor, fill, _scalars(*values), check, _call_name(torch_call),
+                             lambda: _as_torch(torch_call))
     if _handed_on(dispatch, tensor):
         return dispatch()
     if not getattr(_active, "raw", False):
@@ -243,6 +247,12 @@ def _run(tensor, generator, fill, values, torch_call, check, draw=True, where=Fa
             if _fastinit(tensor, generator, fill, values, check, draw, where, ok):
                 return tensor
     return _as_torch(torch_call)
+
+
+def _call_name(torch_call):
+    """``torch.nn.init.normal_`` or ``Tensor.normal_``: what the program called."""
+    f = torch_call.func
+    return f"Tensor.{f.__name__}" if f in _ORIGINAL_METHOD.values() else f"torch.nn.init.{f.__name__}"
 
 
 def _handed_on(dispatch, tensor):
@@ -318,6 +328,13 @@ def _scaled(name, tensor, generator, fill, params, args, method):
     functions, raising torch's errors) before anything is drawn; empty
     tensors are torch's (kaiming warns that they are a no-op)."""
     original = functools.partial(_ORIGINAL[name], tensor, *args, generator)
+    rec = current_recorder()
+    if rec is not None and not getattr(_active, "raw", False):
+        if tensor.numel() == 0:
+            return _as_torch(original)
+        vals = params()
+        return rec.fill_call(tensor, fill, vals, lambda: _ORIGINAL_METHOD[method](_probe(tensor.dtype), *vals),
+                             f"torch.nn.init.{name}", lambda: _as_torch(original))
     if _handed_on(_dispatch(name, original), tensor):
         return original()                   # torch's function hands it to the mode or subclass (see _run)
     if not getattr(_active, "raw", False):

@@ -53,7 +53,7 @@ from torch.nn import init as _init
 
 from ._fill import kaiming_std, xavier_bound, xavier_std
 
-SCHEMES = ("torch", "hf", "megatron", "olmo", "torchtitan")
+SCHEMES = ("own", "torch", "hf", "megatron", "olmo", "torchtitan")
 
 #: Modules whose weight is an output projection of a residual branch
 #: (attention out, MLP down): Megatron's scaled init, torchtitan's depth init.
@@ -67,6 +67,7 @@ HEAD_LAYERS = ("output", "lm_head", "*.lm_head", "*.output_layer", "output_layer
 LAYER_INDEX = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks|block)\.(\d+)(?:\.|$)")
 
 _OPTIONS = {
+    "own": {},
     "torch": {},
     "hf": {"initializer_range": 0.02},
     "megatron": {"init_method_std": 0.02, "num_layers": None, "output_layers": OUTPUT_LAYERS},
@@ -92,6 +93,18 @@ def _uniform(bound):
 
 
 ONE, ZERO = Fill("constant", (1.0,)), Fill("constant", (0.0,))
+
+
+def program_scheme(scheme, module):
+    """Whether ``scheme`` on ``module`` runs the model's own init program
+    (``_program``): "own" always, "hf" on a Hugging Face model (its own
+    ``_init_weights``; on other modules "hf" is the generic table)."""
+    if scheme == "own":
+        return True
+    if scheme == "hf":
+        from ._program import _is_hf
+        return _is_hf(module)
+    return False
 
 
 def options(scheme, given):

@@ -1,0 +1,667 @@
+"""A model's own init program, recorded once and replayed per tensor.
+
+``record(module)`` runs the code that initializes ``module`` (each
+module's ``reset_parameters`` as its constructor did, then Hugging Face's
+``initialize_weights()`` or a model's own ``init_weights()``) on meta
+stand-ins of its tensors, under ``patch()`` and a TorchFunctionMode that
+write nothing and keep, per tensor, the writes the program asked for:
+
+* a fastinit filler (``torch.nn.init``'s and ``Tensor.normal_`` /
+  ``uniform_``, through ``patch()``) with its parameters worked out from
+  the shape it was given (``kaiming_uniform_``'s bound, ...);
+* a constant (``zeros_``, ``ones_``, ``constant_``, ``Tensor.zero_`` /
+  ``fill_``, ``t[i] = 0``);
+* a copy of a computed tensor (``copy_`` of a rotary or sinusoidal table),
+  whose source must be computed on a real device from nothing random;
+* the original tensors of a parametrization (weight norm), computed from
+  the tensor that the constructor initialized before the parametrization
+  was registered (``right_inverse``), as torch computes them.
+
+Each write covers a box of the tensor (the whole, a padding row, a block of
+rows: any view made by slicing with step 1 and by permuting dimensions),
+so a step can be replayed into any piece of the tensor (a DTensor shard, a
+chunk of rows) from the global index alone (``replay``).  Random writes
+are keyed by (seed, the tensor's qualified name, the global index), so the
+values do not depend on the order of the program, the device or the
+sharding.
+
+What the program does that cannot be replayed this way (a random draw
+outside those fillers reaching a tensor, an in-place arithmetic on a
+tensor's values, a view that is not a box, a copy of a tensor computed on
+the meta device) raises ``ProgramError`` naming the tensor and the call,
+while recording, before anything is allocated or written.
+"""
+import contextlib
+import inspect
+import sys
+import warnings
+import weakref
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.utils import _pytree
+
+from . import _fill
+from ._patch import patch
+from ._shard import is_dtensor
+
+
+class ProgramError(ValueError):
+    """The model's init program does something that fastinit cannot replay."""
+
+
+class Step(NamedTuple):
+    """One write of the program into one tensor.
+
+    ``kind``: "uniform" (low, high), "normal" (mean, std), "trunc_normal"
+    (mean, std, a, b), "constant" (value,), "copy" (source,): ``source``
+    has the box's shape (it may be a broadcast view), "derived" (fn,):
+    ``fn()`` computes the whole tensor.  ``box``: ((start, stop), ...) per
+    dimension of the tensor, None for the whole.  ``call``: what the program
+    called, for messages."""
+    kind: str
+    args: tuple
+    box: tuple
+    call: str
+
+
+RANDOM = ("uniform", "normal", "trunc_normal")
+#: The fastinit fillers ``patch()`` hands a recorder, by kind.
+_KINDS = {}
+
+
+def _kinds():
+    if not _KINDS:
+        from .. import api as _fi
+        _KINDS.update({_fi.uniform_: "uniform", _fi.normal_: "normal", _fill.trunc_normal: "trunc_normal",
+                       _fi.constant_: "constant"})
+    return _KINDS
+
+
+#: Tensor methods and torch functions whose result is random.
+_RANDOM_CALLS = {"rand", "randn", "randint", "randperm", "rand_like", "randn_like", "randint_like", "normal",
+                 "bernoulli", "multinomial", "poisson", "random_", "exponential_", "geometric_", "cauchy_",
+                 "log_normal_", "bernoulli_", "uniform_", "normal_", "dropout", "native_dropout",
+                 "_standard_gamma", "binomial"}
+#: In-place methods that change no value.
+_NOT_WRITES = {"requires_grad_", "retain_grad", "share_memory_", "detach_", "record_stream", "pin_memory"}
+_INPLACE_DUNDERS = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__",
+                    "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__", "__imatmul__"}
+
+
+# ----------------------------------------------------------------- boxes
+def box_of(view, base):
+    """(box, dims) of ``view``, a view of the contiguous tensor ``base``:
+    ``box`` the ((start, stop), ...) of base's dimensions it covers, None
+    where it covers all; ``dims`` for each dimension of the view the
+    dimension of base it runs along (None for a dimension of size 1).
+    Raises ValueError where the view is not such a box."""
+    if view.dtype != base.dtype:
+        raise ValueError(f"a view as another dtype ({view.dtype})")
+    shape, strides = tuple(base.shape), base.stride()
+    offset = view.storage_offset() - base.storage_offset()
+    numel = base.numel()
+    if view.numel() == 0:
+        return (), ()
+    if not 0 <= offset < numel:
+        raise ValueError("a view outside the tensor")
+    start = []
+    rest = offset
+    for n, s in zip(shape, strides):
+        start.append((rest // s) % n if n > 1 else 0)
+    if sum(a * s for a, s in zip(start, strides)) != offset:
+        raise ValueError("a view that does not start at an element")
+    extent, dims, used = [1] * len(shape), [], set()
+    for n, s in zip(view.shape, view.stride()):
+        if n == 1:
+            dims.append(None)
+            continue
+        cand = [i for i, (m, t) in enumerate(zip(shape, strides)) if m > 1 and t == s and i not in used]
+        if len(cand) != 1:
+            raise ValueError("a view with steps or overlapping elements")
+        i = cand[0]
+        used.add(i)
+        extent[i] = n
+        dims.append(i)
+        if start[i] + n > shape[i]:
+            raise ValueError("a view outside the tensor")
+    box = tuple((a, a + e) for a, e in zip(start, extent))
+    if all(b == (0, n) for b, n in zip(box, shape)):
+        box = None
+    return box, tuple(dims)
+
+
+def _in_base_order(source, view_shape, dims, ndim):
+    """``source`` broadcast to the view's shape and laid out along the
+    base's dimensions: a tensor of the box's shape (a view, no copy)."""
+    s = source.expand(view_shape) if tuple(source.shape) != tuple(view_shape) else source
+    keep = [j for j, d in enumerate(dims) if d is not None]
+    s = s[tuple(slice(None) if d is not None else 0 for d in dims)] if len(keep) != len(dims) else s
+    order = sorted(range(len(keep)), key=lambda k: dims[keep[k]])
+    s = s.permute(order) if order != list(range(len(order))) else s
+    present = sorted(dims[j] for j in keep)
+    for i in range(ndim):
+        if i not in present:
+            s = s.unsqueeze(i)
+    return s
+
+
+# ----------------------------------------------------------------- recording
+class _Recorder(torch.overrides.TorchFunctionMode):
+    """Keeps the writes into the tracked stand-ins; writes nothing into
+    them.  Tensors computed from a random draw or from a tracked tensor's
+    values are marked (``_marks``) so that a copy of them into the model is
+    refused with the reason."""
+
+    def __init__(self, standins):
+        super().__init__()
+        self.by_storage = {}                  # storage id -> [(name, stand-in)]
+        for name, t in standins.items():
+            self.by_storage.setdefault(t.untyped_storage()._cdata, []).append((name, t))
+        self.steps = {name: [] for name in standins}
+        self.virtual = {}                     # name -> parametrized tensor recorded as a whole
+        self._marks = {}
+
+    # ---- where a write lands
+    def resolve(self, t, call):
+        """(name, box, dims) of the tracked tensor ``t`` views, or None."""
+        if not isinstance(t, torch.Tensor) or type(t) not in (torch.Tensor, nn.Parameter) or not t.is_meta:
+            return None
+        for name, base in self.by_storage.get(t.untyped_storage()._cdata, ()):
+            try:
+                box, dims = box_of(t, base)
+            except ValueError as e:
+                raise ProgramError(f"{name}: the init program's {call} writes {e} of it, which fastinit cannot "
+                                   f"replay piece by piece") from None
+            return name, box, dims
+        return None
+
+    def _tracked(self, t):
+        """Whether ``t`` is a tracked tensor or a box of one (an expanded or
+        strided view of one is not: it is marked as computed from it)."""
+        try:
+            return self.resolve(t, "") is not None
+        except ProgramError:
+            return False
+
+    def add(self, name, step):
+        if step.box == ():
+            return                            # an empty view: nothing written
+        steps = self.steps[name]
+        if step.box is None:
+            steps.clear()                     # a write of the whole tensor: what came before is dead
+        steps.append(step)
+
+    # ---- the fillers, from patch()
+    def fill_call(self, tensor, fill, values, check, call, torch_call):
+        kind = _kinds()[fill]
+        hit = self.resolve(tensor, call)
+        if hit is None:
+            # a tensor that is not the model's: torch's own function, as without fastinit
+            out = torch_call()
+            if kind != "constant":
+                self.mark(tensor, f"a random draw ({call})")
+            return out
+        name, box, _ = hit
+        if values is None:
+            raise ProgramError(f"{name}: the init program calls {call} with arguments fastinit does not fill "
+                               f"(not finite numbers)")
+        check()                               # torch's own errors for the arguments
+        self.add(name, Step(kind, tuple(values), box, call))
+        return tensor
+
+    # ---- marks
+    def mark(self, t, reason):
+        self._marks[id(t)] = (weakref.ref(t), reason)
+
+    def reason(self, t):
+        e = self._marks.get(id(t))
+        return e[1] if e is not None and e[0]() is t else None
+
+    def _taint(self, t):
+        """Why ``t``'s values cannot be replayed, or None."""
+        if not isinstance(t, torch.Tensor):
+            return None
+        r = self.reason(t)
+        if r is not None:
+            return r
+        try:
+            hit = self.resolve(t, "read")
+        except ProgramError:
+            hit = ("a tensor of the model", None, None)
+        if hit is not None:
+            return f"computed from the values of {hit[0]}"
+        return None
+
+    # ---- every other torch call
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        call = getattr(func, "__qualname__", name)
+        target = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        writes = name in ("zero_", "fill_", "copy_", "__setitem__") or name in _RANDOM_CALLS or \
+            (name == "__set__" and getattr(func, "__self__", None) is torch._C.TensorBase.data) or \
+            (name.endswith("_") and not name.endswith("__") and name not in _NOT_WRITES) or name in _INPLACE_DUNDERS
+        hit = self.resolve(target, call) if target is not None and writes else None
+        if hit is not None:
+            if name in ("zero_", "fill_", "copy_", "__setitem__"):
+                return self._write(name, hit, target, args, kwargs)
+            if name == "__set__":
+                raise ProgramError(f"{hit[0]}: the init program replaces its data (Tensor.data = ...); fastinit "
+                                   f"cannot replay that")
+            if name in _RANDOM_CALLS:
+                raise ProgramError(f"{hit[0]}: the init program draws random numbers with {call}, outside "
+                                   f"torch.nn.init and Tensor.normal_ / uniform_: fastinit cannot key them to "
+                                   f"the tensor; use torch.nn.init's functions")
+            raise ProgramError(f"{hit[0]}: the init program changes it in place with {call}, which fastinit "
+                               f"cannot replay (it replays fills, constants and copies)")
+        out = kwargs.get("out")
+        if out is not None:
+            for o in _pytree.tree_leaves(out):
+                h = self.resolve(o, name)
+                if h is not None:
+                    raise ProgramError(f"{h[0]}: the init program writes it as the out= of {call}, which "
+                                       f"fastinit cannot replay")
+        result = func(*args, **kwargs)
+        why = f"a random draw ({call})" if name in _RANDOM_CALLS else None
+        if why is None:
+            for a in _pytree.tree_leaves((args, kwargs)):
+                why = self._taint(a)
+                if why is not None:
+                    break
+        if why is not None:
+            for r in _pytree.tree_leaves(result):
+                if isinstance(r, torch.Tensor) and not self._tracked(r):
+                    self.mark(r, why)
+        return result
+
+    def _write(self, name, hit, target, args, kwargs):
+        tname, box, dims = hit
+        call = f"Tensor.{name}"
+        if name == "zero_":
+            self.add(tname, Step("constant", (0.0,), box, call))
+            return target
+        if name == "fill_":
+            self.add(tname, Step("constant", (self._scalar(tname, args[1] if len(args) > 1 else kwargs["value"],
+                                                           call),), box, call))
+            return target
+        if name == "copy_":
+            src = args[1] if len(args) > 1 else kwargs["src"]
+            self.add(tname, self._copy(tname, src, target, box, dims, call))
+            return target
+        # __setitem__(self, index, value): the view it writes
+        index, value = args[1], args[2]
+        with torch._C.DisableTorchFunction():
+            view = target[index]
+        if view.untyped_storage()._cdata != target.untyped_storage()._cdata:
+            raise ProgramError(f"{tname}: the init program assigns to it with an index that is not a slice "
+                               f"({index!r}); fastinit cannot replay that")
+        sub = self.resolve(view, "Tensor.__setitem__")
+        if isinstance(value, torch.Tensor) and value.numel() != 1:
+            self.add(tname, self._copy(tname, value, view, sub[1], sub[2], "Tensor.__setitem__"))
+        else:
+            self.add(tname, Step("constant", (self._scalar(tname, value, "Tensor.__setitem__"),), sub[1],
+                                 "Tensor.__setitem__"))
+        return None
+
+    def _scalar(self, tname, v, call):
+        if isinstance(v, torch.Tensor):
+            why = self._taint(v) or ("computed on the meta device" if v.is_meta else None)
+            if why is not None:
+                raise ProgramError(f"{tname}: the init program's {call} writes a value {why}; fastinit cannot "
+                                   f"replay it")
+            with torch._C.DisableTorchFunction():
+                v = v.item()
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ProgramError(f"{tname}: the init program's {call} writes {v!r}, not a number")
+        return v
+
+    def _copy(self, tname, src, view, box, dims, call):
+        if not isinstance(src, torch.Tensor):
+            return Step("constant", (self._scalar(tname, src, call),), box, call)
+        why = self._taint(src) or ("a tensor computed on the meta device" if src.is_meta else None)
+        if why is not None:
+            raise ProgramError(f"{tname}: the init program copies into it ({call}) {why}; fastinit cannot "
+                               f"replay it (a model's init may copy tables it computes from nothing random)")
+        with torch._C.DisableTorchFunction():
+            try:
+                torch.broadcast_shapes(src.shape, view.shape)
+            except RuntimeError:
+                raise ProgramError(f"{tname}: the init program copies a tensor of shape {tuple(src.shape)} "
+                                   f"into a view of shape {tuple(view.shape)}") from None
+            if box == ():
+                return Step("copy", (src,), (), call)
+            s = src.detach().clone()
+            ndim = len(self._base_shape(tname))
+            return Step("copy", (_in_base_order(s, tuple(view.shape), dims, ndim),), box, call)
+
+    def _base_shape(self, tname):
+        for entries in self.by_storage.values():
+            for n, t in entries:
+                if n == tname:
+                    return tuple(t.shape)
+        raise KeyError(tname)
+
+
+# ----------------------------------------------------------------- the program of a module
+def _is_hf(module):
+    return any(c.__name__ == "PreTrainedModel" and c.__module__.startswith("transformers.")
+               for c in type(module).__mro__)
+
+
+def program_name(module):
+    """What ``record`` runs for ``module``, in words."""
+    if _is_hf(module):
+        return "each module's reset_parameters, then Hugging Face's initialize_weights()"
+    if callable(getattr(module, "init_weights", None)):
+        return "each module's reset_parameters, then the model's init_weights()"
+    return "each module's reset_parameters"
+
+
+def _post_order(module, prefix="", seen=None):
+    seen = set() if seen is None else seen
+    if id(module) in seen:
+        return
+    seen.add(id(module))
+    for name, child in module.named_children():
+        yield from _post_order(child, f"{prefix}.{name}" if prefix else name, seen)
+    yield prefix, module
+
+
+def _constructor_resets(module, honour_flags):
+    """What the constructors ran: each module's ``reset_parameters`` (or,
+    without one, ``_reset_parameters``: MultiheadAttention, Transformer),
+    children before their parent; with ``honour_flags``, not for the
+    modules Hugging Face marks as initialized."""
+    out = []
+    for prefix, mod in _post_order(module):
+        if isinstance(mod, torch.nn.utils.parametrize.ParametrizationList):
+            continue
+        if honour_flags and getattr(mod, "_is_hf_initialized", False):
+            continue
+        fn = getattr(mod, "reset_parameters", None)
+        if not callable(fn):
+            fn = getattr(mod, "_reset_parameters", None)
+        if callable(fn):
+            out.append((prefix, mod, fn))
+    return out
+
+
+def _top_program(module):
+    if _is_hf(module):
+        return module.initialize_weights
+    fn = getattr(module, "init_weights", None)
+    if not callable(fn):
+        return None
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "buffer_device" in params:             # torchtitan: buffers computed there
+        return lambda: fn(buffer_device=torch.device("cpu"))
+    return fn
+
+
+def _standin(t, fresh):
+    """A plain meta tensor of ``t``'s global shape and dtype, with the
+    attributes that the program may read; ``fresh``: without Hugging
+    Face's ``_is_hf_initialized`` (a tensor to initialize again)."""
+    local = torch.empty(tuple(t.shape), dtype=t.dtype, device="meta")
+    if isinstance(t, nn.Parameter):
+        local = nn.Parameter(local, requires_grad=t.requires_grad)
+    for k, v in getattr(t, "__dict__", {}).items():
+        if fresh and k == "_is_hf_initialized":
+            continue
+        try:
+            setattr(local, k, v)
+        except (AttributeError, TypeError):
+            pass
+    return local
+
+
+def _slots(module):
+    """(owner module, store, key, tensor) for every parameter and buffer slot."""
+    out = []
+    for mod in module.modules():
+        for store in (mod._parameters, mod._buffers):
+            for key, t in store.items():
+                if t is not None:
+                    out.append((mod, store, key, t))
+    return out
+
+
+#: torch.nn.init's functions that fastinit cannot replay and that do nothing
+#: on the meta device (so their call would go unseen there).
+_UNREPLAYABLE = {"orthogonal_": "a QR factorization of random numbers, not an elementwise draw",
+                 "sparse_": "zeros at rows drawn by torch.randperm"}
+
+
+@contextlib.contextmanager
+def _refusing_unreplayable():
+    """While recording, ``torch.nn.init.orthogonal_`` (the module's name and
+    transformers' table of torch's functions) refuses a model tensor."""
+    tables = [vars(torch.nn.init)]
+    tf_init = sys.modules.get("transformers.initialization")
+    if tf_init is not None:
+        tables.append(tf_init.TORCH_INIT_FUNCTIONS)
+    saved = []
+    for name, why in _UNREPLAYABLE.items():
+        original = getattr(torch.nn.init, name)
+
+        def refuse(tensor, *args, _name=name, _why=why, _original=original, **kwargs):
+            rec = _fill.current_recorder()
+            hit = rec.resolve(tensor, _name) if rec is not None else None
+            if hit is not None:
+                raise ProgramError(f"{hit[0]}: the init program calls torch.nn.init.{_name} on it, which "
+                                   f"fastinit cannot replay ({_why}); give it an override or another init")
+            return _original(tensor, *args, **kwargs)
+        for table in tables:
+            if table.get(name) is original:
+                saved.append((table, name, original))
+                table[name] = refuse
+    try:
+        yield
+    finally:
+        for table, name, original in saved:
+            table[name] = original
+
+
+def _hf_guard():
+    """Hugging Face's guard: torch.nn.init's functions skip the tensors
+    flagged as initialized (what ``from_pretrained`` loaded)."""
+    from transformers import initialization
+    return initialization.guard_torch_init_functions()
+
+
+def _hf_tie_targets(module):
+    """The slots Hugging Face ties after its init (``lm_head.weight`` to the
+    embedding): on a real device they are initialized on their own, then
+    replaced by the source, so the program's writes through them are not
+    the tensor's."""
+    keys = getattr(module, "all_tied_weights_keys", None) or {}
+    out = set()
+    for target, source in keys.items():
+        try:
+            t, s = module.get_parameter_or_buffer(target), module.get_parameter_or_buffer(source)
+        except (AttributeError, KeyError):
+            continue
+        if t is s:
+            mod_name, _, attr = target.rpartition(".")
+            out.add((id(module.get_submodule(mod_name)), attr))
+    return out
+
+
+def record(module, names, fresh=True):
+    """Run ``module``'s init program on meta stand-ins of its tensors and
+    return {qualified name: [Step]} for the tensors of ``names``
+    ({id(tensor): qualified name}, the module's parameters and buffers,
+    tied ones under one name).  The module is left exactly as it was.
+
+    Hugging Face's flags (``_is_hf_initialized``, on the modules whose
+    ``_init_weights`` ran and on the tensors ``from_pretrained`` loaded)
+    are honoured, as Hugging Face's own init does, unless ``fresh``
+    (``init_module_``: every tensor is initialized again; they are cleared
+    while recording).  Either way they are as they were afterwards."""
+    memo, swapped, standins = {}, [], {}
+    ties = _hf_tie_targets(module) if _is_hf(module) else set()
+    flags = [(m, m.__dict__.get("_is_hf_initialized", _ABSENT)) for m in module.modules()]
+    try:
+        for mod, store, key, t in _slots(module):
+            if (id(mod), key) in ties:
+                s = _standin(t, fresh)        # initialized on its own, then tied: not the tensor's values
+            else:
+                if id(t) not in memo:
+                    memo[id(t)] = _standin(t, fresh)
+                    standins[names[id(t)]] = memo[id(t)]
+                s = memo[id(t)]
+            swapped.append((store, key, t, s))
+            store[key] = s
+        if fresh:
+            for m, _ in flags:
+                m.__dict__.pop("_is_hf_initialized", None)
+        rec = _Recorder(standins)
+        hf = _is_hf(module)
+        resets = _constructor_resets(module, hf and not fresh)
+        top = _top_program(module)
+        with torch.no_grad(), patch(), _fill.recording(rec), rec, warnings.catch_warnings(), \
+                _refusing_unreplayable(), (_hf_guard() if hf and not fresh else contextlib.nullcontext()):
+            # the constructors' warnings (a zero-element tensor) were given when they ran
+            warnings.simplefilter("ignore")
+            for prefix, mod, fn in resets:
+                with _parametrized(mod, rec, standins, names, memo, prefix):
+                    _run(fn, f"{prefix or type(mod).__name__}.{fn.__name__}()")
+            if top is not None:
+                _run(top, f"{type(module).__name__}.{getattr(top, '__name__', 'init_weights')}()")
+        # a slot the program assigned a new tensor to: a copy of it
+        for store, key, t, s in swapped:
+            new = store[key]
+            if new is not s and names.get(id(t)) is not None and s is memo.get(id(t)):
+                name = names[id(t)]
+                if not isinstance(new, torch.Tensor) or tuple(new.shape) != tuple(t.shape):
+                    raise ProgramError(f"{name}: the init program replaces it with "
+                                       f"{type(new).__name__ if not isinstance(new, torch.Tensor) else tuple(new.shape)}"
+                                       f", not a tensor of its shape {tuple(t.shape)}")
+                rec._write("copy_", (name, None, tuple(range(t.dim()))), s, (s, new), {})
+        return rec.steps
+    finally:
+        for store, key, t, s in reversed(swapped):
+            store[key] = t
+        for m, v in flags:
+            if v is _ABSENT:
+                m.__dict__.pop("_is_hf_initialized", None)
+            else:
+                m.__dict__["_is_hf_initialized"] = v
+
+
+_ABSENT = object()
+
+
+def _run(fn, what):
+    try:
+        fn()
+    except ProgramError:
+        raise
+    except Exception as e:
+        # the program's own exception, as it raised it, with where fastinit ran it
+        e.add_note(f"(raised by the model's init program, {what}, which fastinit runs on meta stand-ins of "
+                   f"the model's tensors to record what it writes)")
+        raise
+
+
+@contextlib.contextmanager
+def _parametrized(mod, rec, standins, names, memo, prefix):
+    """While the constructor's ``reset_parameters`` of a parametrized
+    module runs, each parametrized tensor (``weight`` under weight norm) is
+    a tracked tensor of its own, named as the parameter was before the
+    parametrization; its originals then derive from it, as
+    ``register_parametrization`` computed them (``right_inverse``)."""
+    plist = getattr(mod, "parametrizations", None)
+    if not isinstance(plist, nn.ModuleDict) or not plist:
+        yield
+        return
+    from torch.nn.utils import parametrize
+    added = []
+    with parametrize.cached():
+        for attr, pl in plist.items():
+            value = getattr(mod, attr)        # the cached computed tensor
+            vname = f"{prefix}.{attr}" if prefix else attr
+            originals = [(k, p) for k, p in pl._parameters.items() if p is not None]
+            if vname in rec.steps or not originals:
+                continue
+            rec.steps[vname] = []
+            rec.by_storage.setdefault(value.untyped_storage()._cdata, []).append((vname, value))
+            added.append((vname, value, pl, originals))
+        yield
+    for vname, value, pl, originals in added:
+        rec.by_storage[value.untyped_storage()._cdata].remove((vname, value))
+        steps = rec.steps.pop(vname)
+        if not steps:
+            continue
+        shape, dtype = tuple(value.shape), value.dtype
+        for i, (k, p) in enumerate(originals):
+            oname = next((n for n, s in standins.items() if s is p), None)
+            if oname is None:
+                continue
+            rec.add(oname, Step("derived", (_Derived(vname, steps, shape, dtype, pl, i, len(originals)),), None,
+                                f"{type(pl[0]).__name__}.right_inverse"))
+
+
+class _Derived:
+    """The ``index``-th original of a parametrization, computed whole from
+    the tensor (``vname``) that ``steps`` write, by the parametrization's
+    ``right_inverse``."""
+
+    def __init__(self, vname, steps, shape, dtype, plist, index, count):  # noqa: PLR0913
+        self.vname, self.steps, self.shape, self.dtype = vname, steps, shape, dtype
+        self.plist, self.index, self.count = plist, index, count
+
+    def __call__(self, seed, dtype=None):
+        # in float32 (a half-precision model holds the float32 values rounded)
+        value = torch.empty(self.shape, dtype=torch.float32 if self.dtype in _fill.FLOATS else self.dtype)
+        replay(self.steps, value, self.shape, (0,) * len(self.shape), seed, self.vname)
+        with torch.no_grad():
+            for p in reversed(list(self.plist)):
+                value = p.right_inverse(value)
+        if self.count == 1:
+            return value if not isinstance(value, (tuple, list)) else value[0]
+        return value[self.index]
+
+
+# ----------------------------------------------------------------- replay
+def replay(steps, local, global_shape, offsets, seed, name, derived_cache=None):
+    """Write ``steps`` into ``local``, the box of the tensor ``name`` (of
+    ``global_shape``) that starts at ``offsets``."""
+    from .. import api as _fi
+    lo = tuple(offsets)
+    hi = tuple(o + n for o, n in zip(lo, local.shape))
+    whole = tuple(global_shape) == tuple(local.shape)
+    for st in steps:
+        box = st.box if st.box is not None else tuple((0, n) for n in global_shape)
+        inter = tuple((max(a, p), min(b, q)) for (a, b), p, q in zip(box, lo, hi))
+        if any(a >= b for a, b in inter):
+            continue
+        sub = local[tuple(slice(a - p, b - p) for (a, b), p in zip(inter, lo))] if inter else local
+        if st.kind in RANDOM:
+            fn = {"uniform": _fi.uniform_, "normal": _fi.normal_, "trunc_normal": _fill.trunc_normal}[st.kind]
+            at = tuple(a for a, _ in inter)
+            kw = {} if whole and st.box is None else dict(global_shape=tuple(global_shape), offsets=at)
+            fn(sub, *st.args, seed=seed, stream=name, **kw)
+        elif st.kind == "constant":
+            if sub.dtype in _fill.FLOATS:
+                _fi.constant_(sub, float(st.args[0]))
+            else:
+                sub.fill_(st.args[0])
+        elif st.kind == "copy":
+            src = st.args[0]
+            sub.copy_(src[tuple(slice(a - b0, b - b0) for (a, b), (b0, _) in zip(inter, box))])
+        elif st.kind == "derived":
+            value = None if derived_cache is None else derived_cache.get(id(st))
+            if value is None:
+                value = st.args[0](seed)
+                if derived_cache is not None:
+                    derived_cache[id(st)] = value
+            sub.copy_(value[tuple(slice(a, b) for a, b in inter)])
+        else:
+            raise AssertionError(st.kind)
+    return local
