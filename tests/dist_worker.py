@@ -104,6 +104,40 @@ def main(rank, world, port, case):
             compare(model, reference("hf", dtype), f"FSDP2 materialize_ {dtype}")
             out = model(torch.arange(12).view(2, 6) % 250)     # FSDP2 runs on what was materialized
             assert out.shape == (2, 6, 250) and torch.isfinite(out.float()).all()
+    elif case == "program":
+        # the model's own init program (Hugging Face's and a torchtitan-style init_weights) on
+        # meta, sharded by FSDP2 and by every dimension, against the single-process materialize_
+        import hf_models
+        from test_torch_program import TitanLlama
+        from torch.distributed.fsdp import fully_shard
+
+        def build(arch):
+            if arch == "titan":
+                with torch.device("meta"):
+                    return TitanLlama()
+            return hf_models.build(arch, "meta")
+        for arch in ("llama", "gpt2", "bert", "whisper", "wav2vec2", "mixtral", "t5", "resnet", "titan"):
+            single = build(arch)
+            ft.materialize_(single, "cpu", seed=SEED)
+            ref = {**dict(single.named_parameters()), **dict(single.named_buffers())}
+            for layout in ("fsdp", "dim0", "dim1"):
+                model = build(arch)
+                if layout == "fsdp":
+                    fully_shard(model, mesh=mesh)
+                else:
+                    d, memo = int(layout[-1]), {}          # (tied parameters stay tied)
+                    for mod in model.modules():
+                        for n, p in [(n, p) for n, p in mod._parameters.items() if p is not None]:
+                            if id(p) not in memo:
+                                pl = [Shard(min(d, p.dim() - 1))] if p.dim() else [Replicate()]
+                                memo[id(p)] = nn.Parameter(distribute_tensor(p, mesh, pl, src_data_rank=None),
+                                                           requires_grad=p.requires_grad)
+                            mod._parameters[n] = memo[id(p)]
+                ft.materialize_(model, "cpu", seed=SEED)
+                n = compare(model, ref, f"{arch} {layout}")
+                for name, b in model.named_buffers():
+                    assert torch.equal(b, ref[name]), (arch, layout, name)
+                assert n > 0
     else:
         raise SystemExit(f"unknown case {case}")
     dist.barrier()

@@ -48,8 +48,10 @@ def _run_ranks(world, argv, ok_line, **popen):
 
 
 @pytest.mark.parametrize("world", [2, 4])
-@pytest.mark.parametrize("case", ["tp", "dims", "fsdp"])
+@pytest.mark.parametrize("case", ["tp", "dims", "fsdp", "program"])
 def test_gathered_shards_equal_single_process(world, case):
+    if case == "program":
+        pytest.importorskip("transformers")
     _run_ranks(world, lambda r, port: [sys.executable, WORKER, str(r), str(world), str(port), case],
                lambda r: f"rank {r}/{world} {case}: ok")
 

@@ -32,6 +32,7 @@ the meta device) raises ``ProgramError`` naming the tensor and the call,
 while recording, before anything is allocated or written.
 """
 import contextlib
+import functools
 import inspect
 import sys
 import warnings
@@ -390,7 +391,7 @@ def _constructor_resets(module, honour_flags):
 
 def _top_program(module):
     if _is_hf(module):
-        return module.initialize_weights
+        return functools.partial(_hf_initialize_weights, module)
     fn = getattr(module, "init_weights", None)
     if not callable(fn):
         return None
@@ -401,6 +402,30 @@ def _top_program(module):
     if "buffer_device" in params:             # torchtitan: buffers computed there
         return lambda: fn(buffer_device=torch.device("cpu"))
     return fn
+
+
+def _hf_initialize_weights(module):
+    """``module.initialize_weights()``, with Hugging Face's "custom code"
+    test made on the model's own class: FSDP2's ``fully_shard`` swaps the
+    class for a subclass defined outside transformers, which would make
+    Hugging Face skip every module without parameters of its own (GPT-2's
+    attention, whose init rescales its output projection)."""
+    own = next((c for c in type(module).__mro__ if "is_custom_code" in vars(c) or not _wrapper_class(c)),
+               type(module))
+    if own is type(module):
+        return module.initialize_weights()
+    module.__dict__["is_custom_code"] = own.is_custom_code
+    try:
+        return module.initialize_weights()
+    finally:
+        del module.__dict__["is_custom_code"]
+
+
+def _wrapper_class(cls):
+    """A class torch.distributed made around a model's class (FSDP2's
+    ``FSDP<name>``)."""
+    return cls.__module__.startswith("torch.distributed") or any(
+        b.__module__.startswith("torch.distributed") for b in cls.__bases__)
 
 
 def _standin(t, fresh):
@@ -532,7 +557,7 @@ def record(module, names, fresh=True):
                 with _parametrized(mod, rec, standins, names, memo, prefix):
                     _run(fn, f"{prefix or type(mod).__name__}.{fn.__name__}()")
             if top is not None:
-                _run(top, f"{type(module).__name__}.{getattr(top, '__name__', 'init_weights')}()")
+                _run(top, f"{type(module).__name__}.{'initialize_weights' if hf else 'init_weights'}()")
         # a slot the program assigned a new tensor to: a copy of it
         for store, key, t, s in swapped:
             new = store[key]
