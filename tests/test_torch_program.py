@@ -378,3 +378,20 @@ def test_recording_leaves_the_module_as_it_was():
     assert all((mod._parameters.get(k, mod._buffers.get(k))) is t for mod, k, t in slots)
     assert flags == {n: m.__dict__.get("_is_hf_initialized") for n, m in model.named_modules()}
     assert torch.nn.init.normal_.__code__ is ft._patch._TORCH_CODE["normal_"]
+
+
+def test_named_recipes_sit_on_top_of_the_models_own_program():
+    """megatron's rules name the Linear and Embedding weights and the norms;
+    the rotary tables of a Hugging Face model come from its own program."""
+    pytest.importorskip("transformers")
+    own = _hf_meta("llama")
+    ft.materialize_(own, "cpu", seed=SEED)
+    model = _hf_meta("llama")
+    ft.materialize_(model, "cpu", seed=SEED, scheme="megatron", init_method_std=0.01)
+    ref = _tensors(own)
+    for n, t in _tensors(model).items():
+        if "inv_freq" in n:
+            assert torch.equal(t, ref[n]), n
+    w = model.model.layers[0].mlp.down_proj.weight
+    assert torch.equal(w, fi.normal_(torch.empty(w.shape), std=0.01 / math.sqrt(2 * 2), seed=SEED,
+                                     stream="model.layers.0.mlp.down_proj.weight"))

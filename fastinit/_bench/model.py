@@ -8,10 +8,15 @@ in float32 and bfloat16, four ways:
   ``reset_parameters``);
 * ``patch``: the same under ``fastinit.torch.patch()``;
 * ``materialize``: built on the meta device, then
-  ``fastinit.torch.materialize_(model, device, seed=0, dtype=...)``;
+  ``fastinit.torch.materialize_(model, device, seed=0, dtype=...)``, which
+  records and replays the model's own init program (the default scheme,
+  "own");
+* ``materialize-table``: the same with ``scheme="torch"``, the table that
+  restates torch's ``reset_parameters`` (the same bits);
 * with transformers installed, ``hf-torch`` and ``hf-patch``:
   ``AutoModelForCausalLM.from_config`` of the same shape, without and with
-  ``patch()``.
+  ``patch()``, and ``hf-materialize``: that model built on the meta device
+  and materialized (Hugging Face's own init program, recorded).
 
 Each (method, dtype) runs in a fresh process, so every build allocates
 fresh memory and pays its first touch, as a user's script does; the process
@@ -44,7 +49,7 @@ import time
 
 from .machine import _cpu_model
 
-METHODS = ("torch", "patch", "materialize", "hf-torch", "hf-patch")
+METHODS = ("torch", "patch", "materialize", "materialize-table", "hf-torch", "hf-patch", "hf-materialize")
 
 
 def _build(method, size, dtype_name, device):
@@ -64,6 +69,10 @@ def _build(method, size, dtype_name, device):
         def make():
             with torch.device(device):
                 return transformers.AutoModelForCausalLM.from_config(cfg, dtype=dtype)
+        if method == "hf-materialize":
+            with torch.device("meta"):
+                m = transformers.AutoModelForCausalLM.from_config(cfg, dtype=dtype)
+            return ft.materialize_(m, device, seed=0)
     else:
         def make():
             old = torch.get_default_dtype()
@@ -80,7 +89,7 @@ def _build(method, size, dtype_name, device):
             return make()
     with torch.device("meta"):
         m = llama(size)
-    return ft.materialize_(m, device, seed=0, dtype=dtype)
+    return ft.materialize_(m, device, seed=0, dtype=dtype, scheme="torch" if method == "materialize-table" else "own")
 
 
 def _cache_hits():
@@ -133,7 +142,7 @@ def _spawn(method, size, dtype, device, repeat, cold=False):
         if cache:
             shutil.rmtree(cache, ignore_errors=True)
     if r.returncode != 0:
-        print(f"{method:<12} {dtype:<9} {'cold run ' if cold else ''}failed:\n{r.stderr[-2000:]}")
+        print(f"{method:<17} {dtype:<9} {'cold run ' if cold else ''}failed:\n{r.stderr[-2000:]}")
         return None
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -170,7 +179,7 @@ def run(argv):
     rows, cpu = [], _cpu_model()
     cold = not a.no_cold
     print(f"bench-model: size {a.size} on {a.device}; CPU: {cpu}, {os.cpu_count()} cores")
-    print(f"{'method':<12} {'dtype':<9} {'params':>7} {'best s':>8} {'all s':<18} {'vs torch':>8}"
+    print(f"{'method':<17} {'dtype':<9} {'params':>7} {'best s':>8} {'all s':<18} {'vs torch':>8}"
           + (f" {'cold s':>8} {'cold vs':>8}" if cold else ""))
     for dtype in a.dtypes.split(","):
         base, cold_base = {}, {}
@@ -186,7 +195,7 @@ def run(argv):
                 base[m], cold_base[m] = best, first
             speedup = ref / best if ref else None
             cold_speedup = cold_ref / first if cold_ref and first else None
-            line = (f"{m:<12} {dtype:<9} {res['params'] / 1e9:6.3g}G {_sec(best):>8} "
+            line = (f"{m:<17} {dtype:<9} {res['params'] / 1e9:6.3g}G {_sec(best):>8} "
                     f"{', '.join(_sec(t) for t in res['times']):<18} "
                     f"{_ratio(speedup):>8}")
             if cold:

@@ -5,7 +5,8 @@ or the first ``fastinit.torch.<name>``); torch stays an optional dependency.
   / ``uniform_``) run through fastinit with torch's signatures and
   semantics, seeded from torch's RNG: ``with fastinit.torch.patch(): model =
   Model(cfg)`` is the same program, faster.
-* ``init_module_(module, seed=, scheme=)``: every parameter of a model, with
+* ``init_module_(module, seed=, scheme=)``: every parameter of a model, by
+  default with the model's own init program (recorded, then replayed), with
   stream = its qualified name, so values depend on (seed, name, shape) only;
   DTensor parameters fill their local shard.
 * ``materialize_(module, device, seed=, scheme=, dtype=)``: a model built on
@@ -14,5 +15,7 @@ or the first ``fastinit.torch.<name>``); torch stays an optional dependency.
 from ._memory import advise_hugepages
 from ._module import SCHEMES, init_module_, materialize_
 from ._patch import PATCHED, PATCHED_METHODS, patch
+from ._program import ProgramError
 
-__all__ = ["patch", "init_module_", "materialize_", "advise_hugepages", "SCHEMES", "PATCHED", "PATCHED_METHODS"]
+__all__ = ["patch", "init_module_", "materialize_", "advise_hugepages", "SCHEMES", "PATCHED", "PATCHED_METHODS",
+           "ProgramError"]

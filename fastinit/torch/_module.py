@@ -79,6 +79,14 @@ class _InitSchedule:
         missing = [n for n in self.params if n not in covered and n in writable]
         if materializing:
             missing += [n for n in self.buffers if n not in covered and n in meta]
+        if missing and scheme != "torch" and not program_scheme(scheme, module):
+            # a named recipe sits on top of the model's own program: what its rules do not
+            # name (rotary tables, a model's own parameters) gets the program's writes
+            recorded = self._record(module, tensors)
+            for n in list(missing):
+                if recorded.get(n):
+                    self.steps.append(("fill", n, _check_program(n, tensors[n], recorded[n], dtype)))
+                    missing.remove(n)
         if missing and (strict or materializing):
             what = (f"the model's init program ({_program.program_name(module)}) writes nothing into"
                     if program_scheme(scheme, module) else f"scheme {scheme!r} has no rule for")
@@ -350,6 +358,13 @@ def init_module_(module, *, seed, scheme="own", overrides=None, strict=True, **s
     """Initialize every parameter (and the buffers the scheme sets) of
     ``module`` in place, with ``stream`` = the tensor's qualified name.
 
+    The default scheme, "own", runs the model's own init program (each
+    module's ``reset_parameters``, then Hugging Face's
+    ``initialize_weights()`` or a model's own ``init_weights()``), recorded
+    on meta stand-ins of its tensors and replayed per tensor
+    (``fastinit.torch._program``); what it cannot replay raises
+    ``ProgramError`` naming the tensor and the call, before any write.
+
     Values depend only on (seed, name, shape, scheme): not on the order the
     modules were built in, the device, the dtype (a bfloat16 model holds the
     float32 values rounded) or the sharding (DTensor parameters fill only
@@ -361,9 +376,11 @@ def init_module_(module, *, seed, scheme="own", overrides=None, strict=True, **s
     module : torch.nn.Module, with its parameters allocated (for a model on
         the meta device use ``materialize_``).
     seed : int in [0, 2**64).
-    scheme : "torch" (each module's default init, as its
-        ``reset_parameters``), "hf", "megatron", "olmo" or "torchtitan";
-        see ``fastinit.torch.SCHEMES`` and the module docstring of
+    scheme : "own" (the model's own init program), or a named recipe:
+        "torch" (torch's ``reset_parameters`` as a table), "hf" (on a
+        Hugging Face model its own program, on other modules the generic
+        ``_init_weights`` table), "megatron", "olmo" or "torchtitan"; see
+        ``fastinit.torch.SCHEMES`` and the module docstring of
         ``fastinit.torch._schemes`` for the sources.
     overrides : {fnmatch pattern of qualified names: filler or number}:
         a filler is called as ``filler(local, seed=, stream=, global_shape=,
@@ -371,15 +388,16 @@ def init_module_(module, *, seed, scheme="own", overrides=None, strict=True, **s
         a number fills a constant.  Applied last.
     strict : raise (before writing anything) when the scheme has no rule for
         a parameter; ``False`` leaves such parameters as they are.
-    **scheme_options : the scheme's knobs: ``initializer_range`` (hf),
+    **scheme_options : the scheme's knobs (none for "own", nor for "hf" on
+        a Hugging Face model, which reads its config): ``initializer_range`` (hf),
         ``init_method_std`` / ``num_layers`` / ``output_layers`` (megatron),
         ``std`` / ``cutoff_factor`` (olmo), ``depth_init`` / ``num_layers``
         / ``output_layers`` / ``head_layers`` (torchtitan).
 
-    Modules outside the "torch" table that define ``reset_parameters`` run
-    it, with ``torch.nn.init`` and ``Tensor.normal_`` / ``uniform_`` through
-    fastinit keyed to the parameter's name; random draws it makes in other
-    ways come from torch's RNG.
+    Under the tables, modules outside them that define ``reset_parameters``
+    run it, with ``torch.nn.init`` and ``Tensor.normal_`` / ``uniform_``
+    through fastinit keyed to the parameter's name; random draws it makes
+    in other ways come from torch's RNG.
 
     Returns
     -------
@@ -397,7 +415,11 @@ def materialize_(module, device, *, seed, scheme="own", dtype=None, overrides=No
 
     Only tensors on the meta device are initialized; the others keep their
     values and are moved (and cast) as ``Module.to`` would, so a loaded
-    backbone with a new head on meta keeps its weights.  Tied parameters
+    backbone with a new head on meta keeps its weights.  In a Hugging Face
+    model under its own program, Hugging Face's flags decide, as in its
+    own init: what ``_is_hf_initialized`` marks is kept, and a tensor its
+    constructor made off the meta device, unflagged, that the program
+    writes whole (Wav2Vec2's ``masked_spec_embed``) is written.  Tied parameters
     stay tied.  DTensor parameters (e.g. FSDP2's
     ``fully_shard`` applied on the meta device) get only their local shard.
     Large CPU tensors are allocated with transparent huge pages

@@ -91,6 +91,26 @@ _INPLACE_DUNDERS = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloo
                     "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__", "__imatmul__"}
 
 
+def _holds_tensor(x):
+    if isinstance(x, torch.Tensor):
+        return True
+    if isinstance(x, (tuple, list)):
+        return any(_holds_tensor(v) for v in x)
+    if isinstance(x, dict):
+        return any(_holds_tensor(v) for v in x.values())
+    return False
+
+
+def _leaves(args, kwargs):
+    """The tensors among a call's arguments (one level of lists and tuples
+    looked into directly, deeper ones through pytree)."""
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, torch.Tensor):
+            yield a
+        elif isinstance(a, (tuple, list, dict)):
+            yield from (v for v in _pytree.tree_leaves(a) if isinstance(v, torch.Tensor))
+
+
 # ----------------------------------------------------------------- boxes
 def box_of(view, base):
     """(box, dims) of ``view``, a view of the contiguous tensor ``base``:
@@ -167,15 +187,20 @@ class _Recorder(torch.overrides.TorchFunctionMode):
     # ---- where a write lands
     def resolve(self, t, call):
         """(name, box, dims) of the tracked tensor ``t`` views, or None."""
-        if not isinstance(t, torch.Tensor) or type(t) not in (torch.Tensor, nn.Parameter) or not t.is_meta:
+        if type(t) not in (torch.Tensor, nn.Parameter):
             return None
-        for name, base in self.by_storage.get(t.untyped_storage()._cdata, ()):
-            try:
-                box, dims = box_of(t, base)
-            except ValueError as e:
-                raise ProgramError(f"{name}: the init program's {call} writes {e} of it, which fastinit cannot "
-                                   f"replay piece by piece") from None
-            return name, box, dims
+        with torch._C.DisableTorchFunction():       # (its own look at the tensor is no program call)
+            if not t.is_meta:
+                return None
+            for name, base in self.by_storage.get(t.untyped_storage()._cdata, ()):
+                if t is base:
+                    return name, None, tuple(range(t.dim()))
+                try:
+                    box, dims = box_of(t, base)
+                except ValueError as e:
+                    raise ProgramError(f"{name}: the init program's {call} writes {e} of it, which fastinit "
+                                       f"cannot replay piece by piece") from None
+                return name, box, dims
         return None
 
     def _tracked(self, t):
@@ -265,9 +290,11 @@ class _Recorder(torch.overrides.TorchFunctionMode):
                     raise ProgramError(f"{h[0]}: the init program writes it as the out= of {call}, which "
                                        f"fastinit cannot replay")
         result = func(*args, **kwargs)
+        if not _holds_tensor(result):
+            return result                     # (.shape, .dtype, .device, ...: nothing to mark)
         why = f"a random draw ({call})" if name in _RANDOM_CALLS else None
         if why is None:
-            for a in _pytree.tree_leaves((args, kwargs)):
+            for a in _leaves(args, kwargs):
                 why = self._taint(a)
                 if why is not None:
                     break

@@ -2,6 +2,10 @@
 and buffers gets.  Parameters are computed from global shapes (a DTensor's
 ``shape``), so a sharded parameter gets the values of the whole one.
 
+The default, ``"own"``, has no table: it runs the model's own init
+program (``_program``).  The others are named recipes, rules over module
+types and names.
+
 Sources (read 2026-11; each scheme is the named code's default):
 
 * ``"torch"``: each module's own ``reset_parameters`` in torch 2.13
