@@ -301,8 +301,8 @@ def test_weight_norm_originals_derive_from_the_constructors_init():
 class _Prog(nn.Module):
     def __init__(self, body):
         super().__init__()
-        self.w = nn.Parameter(torch.empty(4, 6))
-        self.b = nn.Parameter(torch.empty(6))
+        self.w = nn.Parameter(torch.full((4, 6), 3.0))   # (defined values: "nothing written" is checked)
+        self.b = nn.Parameter(torch.full((6,), 3.0))
         self.body = body
 
     def reset_parameters(self):
@@ -395,3 +395,23 @@ def test_named_recipes_sit_on_top_of_the_models_own_program():
     w = model.model.layers[0].mlp.down_proj.weight
     assert torch.equal(w, fi.normal_(torch.empty(w.shape), std=0.01 / math.sqrt(2 * 2), seed=SEED,
                                      stream="model.layers.0.mlp.down_proj.weight"))
+
+
+def test_hf_tensors_loaded_into_a_meta_model_are_kept():
+    """load_state_dict(assign=True) of a backbone into a model on meta (no
+    Hugging Face flags): the loaded tensors keep their values; what
+    Wav2Vec2's constructor itself makes off meta (torch.Tensor(n): torch's
+    random numbers, uninitialized memory) is initialized."""
+    pytest.importorskip("transformers")
+    src = _hf_reference("bert", 0)
+    model = _hf_meta("bert")
+    sd = {k: v for k, v in src.state_dict().items() if k.startswith("bert.encoder.")}
+    model.load_state_dict(sd, strict=False, assign=True)
+    ft.materialize_(model, "cpu", seed=SEED)
+    for k, v in sd.items():
+        assert torch.equal(model.state_dict()[k], v), k
+    w2v = _hf_meta("wav2vec2")
+    assert not w2v.quantizer.codevectors.is_meta
+    ft.materialize_(w2v, "cpu", seed=SEED)
+    cv = w2v.quantizer.codevectors
+    assert torch.equal(cv, fi.uniform_(torch.empty(cv.shape), seed=SEED, stream="quantizer.codevectors"))

@@ -57,12 +57,14 @@ class _InitSchedule:
         self.rewritten = set()             # ids of tensors not on meta that materialize_ writes (fresh memory)
         if program_scheme(scheme, module):
             recorded = self._record(module, tensors)
-            if materializing and _program._is_hf(module):
-                # Hugging Face's own rule: its flags say what is initialized (loaded by
-                # from_pretrained, or a module whose init ran); a tensor its constructor made
-                # off the meta device and left unflagged (torch.Tensor(n) in Wav2Vec2) is written
-                # where the program writes the whole of it
-                extra = {n for n in tensors if n not in meta and recorded.get(n) and recorded[n][0].box is None}
+            if materializing and _program._is_hf(module) and len(meta) < len(tensors):
+                # a tensor that Hugging Face's constructor itself makes off the meta device
+                # (torch.Tensor(n) in Wav2Vec2: torch's random numbers, or uninitialized memory)
+                # is written where the program writes the whole of it and no flag says it was
+                # loaded; any other tensor off meta was put there by the user (loaded): kept
+                made = _program.hf_made_off_meta(module)
+                extra = {n for n in tensors if n not in meta and n in made and recorded.get(n)
+                         and recorded[n][0].box is None}
                 writable = meta | extra
                 self.rewritten = {id(tensors[n]) for n in extra}
             self.overrides = _overrides(overrides, module, tensors, writable)

@@ -448,6 +448,29 @@ def _hf_initialize_weights(module):
         del module.__dict__["is_custom_code"]
 
 
+def _own_class(module):
+    """The model's class, under a class torch.distributed made around it."""
+    return next((c for c in type(module).__mro__ if not _wrapper_class(c)), type(module))
+
+
+def hf_made_off_meta(module):
+    """The names of the tensors that the Hugging Face model's constructor
+    makes off the meta device even inside ``torch.device("meta")`` (legacy
+    ``torch.Tensor(n)`` constructors), learned by building the model's class
+    again on meta from its config (tens of milliseconds for a 1.5 G-parameter
+    Llama); empty where that build fails."""
+    import copy
+    cls = _own_class(module)
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fresh = cls._from_config(copy.deepcopy(module.config))
+    except Exception:                      # noqa: BLE001 (a class that needs more than its config)
+        return set()
+    return {n for n, t in (*fresh.named_parameters(remove_duplicate=False),
+                           *fresh.named_buffers(remove_duplicate=False)) if not t.is_meta}
+
+
 def _wrapper_class(cls):
     """A class torch.distributed made around a model's class (FSDP2's
     ``FSDP<name>``)."""
