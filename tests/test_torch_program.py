@@ -415,3 +415,27 @@ def test_hf_tensors_loaded_into_a_meta_model_are_kept():
     ft.materialize_(w2v, "cpu", seed=SEED)
     cv = w2v.quantizer.codevectors
     assert torch.equal(cv, fi.uniform_(torch.empty(cv.shape), seed=SEED, stream="quantizer.codevectors"))
+
+
+def test_a_reset_parameters_that_takes_arguments_is_the_models_helper():
+    """``reset_parameters(self, std)`` is not what a constructor ran: the
+    program is the model's ``init_weights()``, which calls it."""
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.empty(3, 4))
+
+        def reset_parameters(self, std):
+            nn.init.normal_(self.w, std=std)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = Head()
+
+        def init_weights(self):
+            self.head.reset_parameters(0.5)
+    with torch.device("meta"):
+        m = Model()
+    ft.materialize_(m, "cpu", seed=SEED)
+    assert torch.equal(m.head.w, fi.normal_(torch.empty(3, 4), std=0.5, seed=SEED, stream="head.w"))

@@ -4,7 +4,9 @@
 module's ``reset_parameters`` as its constructor did, then Hugging Face's
 ``initialize_weights()`` or a model's own ``init_weights()``) on meta
 stand-ins of its tensors, under ``patch()`` and a TorchFunctionMode that
-write nothing and keep, per tensor, the writes the program asked for:
+write nothing and keep, per tensor, the writes the program asked for
+(for what a Hugging Face model's init leaves, its constructor's writes,
+recorded by building the class again on meta: ``constructor_steps``):
 
 * a fastinit filler (``torch.nn.init``'s and ``Tensor.normal_`` /
   ``uniform_``, through ``patch()``) with its parameters worked out from
@@ -49,7 +51,13 @@ from ._shard import is_dtensor
 
 
 class ProgramError(ValueError):
-    """The model's init program does something that fastinit cannot replay."""
+    """The model's init program does something that fastinit cannot replay.
+    ``tensor``: the qualified name of the tensor it concerns (the message
+    starts with it)."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.tensor = str(message).split(": ", 1)[0]
 
 
 class Step(NamedTuple):
@@ -85,10 +93,41 @@ _RANDOM_CALLS = {"rand", "randn", "randint", "randperm", "rand_like", "randn_lik
                  "bernoulli", "multinomial", "poisson", "random_", "exponential_", "geometric_", "cauchy_",
                  "log_normal_", "bernoulli_", "uniform_", "normal_", "dropout", "native_dropout",
                  "_standard_gamma", "binomial"}
+#: Factories of deterministic tables, made on the CPU while recording where
+#: the program asks for the device of a model's tensor (the meta stand-in),
+#: up to ``SMALL_TABLE`` elements (larger ones stay on meta: copying one into
+#: the model is refused, rather than holding a model-sized table).
+_TABLE_FACTORIES = {"arange", "linspace", "logspace", "zeros", "ones", "full", "eye", "tensor", "as_tensor",
+                    "tril_indices", "triu_indices"}
+SMALL_TABLE = 1 << 22
+
+
+def _is_meta_device(d):
+    return d is not None and (d == "meta" or (isinstance(d, torch.device) and d.type == "meta"))
+
+
 #: In-place methods that change no value.
 _NOT_WRITES = {"requires_grad_", "retain_grad", "share_memory_", "detach_", "record_stream", "pin_memory"}
 _INPLACE_DUNDERS = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__",
                     "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__", "__imatmul__"}
+
+
+def _in_order(dims):
+    """Whether a view's dimensions run along its base's in the base's order
+    (a reshape of the same elements, not a permutation)."""
+    d = [i for i in dims if i is not None]
+    return d == sorted(d)
+
+
+def _pretty(func, name):
+    """``torch.rand``, ``Tensor.uniform_``: a call as the program wrote it."""
+    q = getattr(func, "__qualname__", name)
+    if q.startswith("_VariableFunctionsClass.") or getattr(func, "__module__", None) == "torch":
+        return f"torch.{name}"
+    if q.startswith(("TensorBase.", "Tensor.")):
+        return f"Tensor.{name}"
+    mod = getattr(func, "__module__", None)
+    return f"{mod}.{q}" if mod else q
 
 
 def _holds_tensor(x):
@@ -181,8 +220,8 @@ class _Recorder(torch.overrides.TorchFunctionMode):
         for name, t in standins.items():
             self.by_storage.setdefault(t.untyped_storage()._cdata, []).append((name, t))
         self.steps = {name: [] for name in standins}
-        self.virtual = {}                     # name -> parametrized tensor recorded as a whole
         self._marks = {}
+        self._redirected = {}                 # id -> (weakref,): tables made on the CPU, not meta
 
     # ---- where a write lands
     def resolve(self, t, call):
@@ -264,7 +303,7 @@ class _Recorder(torch.overrides.TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
-        call = getattr(func, "__qualname__", name)
+        call = _pretty(func, name)
         target = args[0] if args and isinstance(args[0], torch.Tensor) else None
         writes = name in ("zero_", "fill_", "copy_", "__setitem__") or name in _RANDOM_CALLS or \
             (name == "__set__" and getattr(func, "__self__", None) is torch._C.TensorBase.data) or \
@@ -289,9 +328,29 @@ class _Recorder(torch.overrides.TorchFunctionMode):
                 if h is not None:
                     raise ProgramError(f"{h[0]}: the init program writes it as the out= of {call}, which "
                                        f"fastinit cannot replay")
-        result = func(*args, **kwargs)
+        try:
+            result = func(*args, **kwargs)
+        except RuntimeError:
+            leaves = list(_leaves(args, kwargs))
+            moved = [a for a in leaves if not a.is_meta]
+            if not self._redirected or not moved or not any(a.is_meta for a in leaves):
+                raise
+            # a table made on the CPU (below), or one computed from it, met a meta tensor: the
+            # CPU ones go to meta, where the program made them, and what is computed from
+            # them is refused if it is copied into the model
+            swap = {id(a): a.to("meta") for a in moved}
+            args, kwargs = _pytree.tree_map(lambda a: swap.get(id(a), a) if isinstance(a, torch.Tensor) else a,
+                                            (args, kwargs))
+            result = func(*args, **kwargs)
+        if name in _TABLE_FACTORIES and _is_meta_device(kwargs.get("device")) and \
+                isinstance(result, torch.Tensor) and result.numel() <= SMALL_TABLE:
+            # a small table made on the device of a model's tensor (device=param.device: the
+            # meta stand-in here, a real device when the model's code runs for real): on the CPU
+            result = func(*args, **dict(kwargs, device="cpu"))
+            self._redirected[id(result)] = (weakref.ref(result),)
         if not _holds_tensor(result):
             return result                     # (.shape, .dtype, .device, ...: nothing to mark)
+        self._created(func, name, args, kwargs, result)
         why = f"a random draw ({call})" if name in _RANDOM_CALLS else None
         if why is None:
             for a in _leaves(args, kwargs):
@@ -303,6 +362,9 @@ class _Recorder(torch.overrides.TorchFunctionMode):
                 if isinstance(r, torch.Tensor) and not self._tracked(r):
                     self.mark(r, why)
         return result
+
+    def _created(self, func, name, args, kwargs, result):
+        """A new tensor (``_Construction`` keeps its program)."""
 
     def _write(self, name, hit, target, args, kwargs):
         tname, box, dims = hit
@@ -372,6 +434,171 @@ class _Recorder(torch.overrides.TorchFunctionMode):
         raise KeyError(tname)
 
 
+class _Construction(_Recorder):
+    """Records a model's constructor run on the meta device: every tensor it
+    creates is tracked from its creation (a constant from ``torch.zeros`` /
+    ``ones`` / ``full``, a normal or uniform from ``torch.randn`` / ``rand``,
+    a table from ``torch.tensor`` / ``arange`` computed on the CPU, a scalar
+    multiple of a constant, nothing from ``torch.empty``), then every write
+    into it (``nn.init`` in ``__init__``, ``reset_parameters``)."""
+
+    _CONSTANT = {"zeros": 0.0, "zeros_like": 0.0, "new_zeros": 0.0, "ones": 1.0, "ones_like": 1.0, "new_ones": 1.0}
+    _SCALAR_OPS = {"mul": lambda c, v: c * v, "__mul__": lambda c, v: c * v, "__rmul__": lambda c, v: c * v,
+                   "add": lambda c, v: c + v, "__add__": lambda c, v: c + v, "__radd__": lambda c, v: c + v,
+                   "sub": lambda c, v: c - v, "__sub__": lambda c, v: c - v, "__rsub__": lambda c, v: v - c,
+                   "div": lambda c, v: c / v, "__truediv__": lambda c, v: c / v}
+
+    def __init__(self):
+        super().__init__({})
+        self._count = 0
+        self.unknown = set()          # tensors whose writes cannot be replayed: their program is not known
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        try:
+            return super().__torch_function__(func, types, args, kwargs)
+        except ProgramError as e:
+            if e.tensor not in self.steps:
+                raise
+            self.unknown.add(e.tensor)     # (the constructor goes on: only this tensor's program is lost)
+            with torch._C.DisableTorchFunction():
+                return func(*args, **(kwargs or {}))
+
+    def fill_call(self, tensor, fill, values, check, call, torch_call):
+        try:
+            return super().fill_call(tensor, fill, values, check, call, torch_call)
+        except ProgramError as e:
+            if e.tensor not in self.steps:
+                raise
+            self.unknown.add(e.tensor)
+            return torch_call()
+
+    def _value_of(self, t):
+        """The CPU value of a tracked tensor whose whole program is one
+        constant or one copy, if small; else None."""
+        hit = self.resolve(t, "") if isinstance(t, torch.Tensor) else None
+        if hit is None or hit[1] is not None or hit[0] in self.unknown:
+            return None
+        steps = self.steps[hit[0]]
+        if len(steps) != 1 or steps[0].box is not None or t.numel() > SMALL_TABLE:
+            return None
+        st = steps[0]
+        if st.kind == "constant":
+            return torch.full(tuple(t.shape), st.args[0], dtype=t.dtype)
+        if st.kind == "copy" and _in_order(hit[2]) and \
+                st.args[0].numel() == t.numel():
+            return st.args[0].reshape(tuple(t.shape)).to(t.dtype)
+        return None
+
+    def _track(self, t, steps):
+        name = f"#{self._count}"
+        self._count += 1
+        self.steps[name] = list(steps)
+        self.by_storage.setdefault(t.untyped_storage()._cdata, []).append((name, t))
+
+    def _constant_of(self, t):
+        hit = self.resolve(t, "") if isinstance(t, torch.Tensor) else None
+        if hit is None or hit[1] is not None:
+            return None
+        steps = self.steps[hit[0]]
+        return steps[0].args[0] if len(steps) == 1 and steps[0].kind == "constant" and steps[0].box is None \
+            else None
+
+    def _created(self, func, name, args, kwargs, result):
+        if not isinstance(result, torch.Tensor) or not result.is_meta or self._tracked(result):
+            return
+        whole = None
+        if name in self._CONSTANT:
+            steps = [Step("constant", (self._CONSTANT[name],), whole, f"torch.{name}")]
+        elif name in ("full", "full_like", "new_full"):
+            v = kwargs.get("fill_value", args[2] if name == "new_full" else args[1] if len(args) > 1 else None)
+            steps = [Step("constant", (v,), whole, f"torch.{name}")] if isinstance(v, (int, float)) and \
+                not isinstance(v, bool) else None
+        elif name in ("randn", "randn_like"):
+            steps = [Step("normal", (0.0, 1.0), whole, f"torch.{name}")]
+        elif name in ("rand", "rand_like"):
+            steps = [Step("uniform", (0.0, 1.0), whole, f"torch.{name}")]
+        elif name in ("empty", "empty_like", "new_empty", "empty_strided"):
+            steps = []
+        elif name in _TABLE_FACTORIES and result.numel() <= SMALL_TABLE:
+            with torch._C.DisableTorchFunction():
+                value = getattr(torch, name)(*args, **dict(kwargs, device="cpu"))
+            steps = [Step("copy", (value,), whole, f"torch.{name}")]
+        elif name in self._SCALAR_OPS and len(args) == 2:
+            t, v = (args[0], args[1]) if isinstance(args[0], torch.Tensor) else (args[1], args[0])
+            c = self._constant_of(t)
+            steps = [Step("constant", (self._SCALAR_OPS[name](c, v),), whole, f"Tensor.{name}")] if (
+                c is not None and isinstance(v, (int, float)) and not isinstance(v, bool)) else None
+        elif name in ("to", "float", "double", "half", "bfloat16", "type", "clone", "contiguous", "detach") and \
+                self._constant_of(args[0] if args else None) is not None:
+            steps = [Step("constant", (self._constant_of(args[0]),), whole, f"Tensor.{name}")]
+        else:
+            steps = self._computed(func, name, args, kwargs, result)
+        if steps is not None:
+            self._track(result, steps)
+
+
+def _computed_impl(self, func, name, args, kwargs, result):
+    """A small tensor computed from known ones only (``torch.log(torch.tensor(v))``):
+    computed again on the CPU, a copy; else None."""
+    if result.numel() > SMALL_TABLE or name in _RANDOM_CALLS:
+        return None
+    leaves = [a for a in _pytree.tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
+    if not leaves:
+        return None
+    values = {}
+    for a in leaves:
+        v = self._value_of(a)
+        if v is None:
+            return None
+        values[id(a)] = v
+    cpu_args, cpu_kwargs = _pytree.tree_map(lambda a: values.get(id(a), a) if isinstance(a, torch.Tensor) else a,
+                                            (args, kwargs))
+    cpu_kwargs = {k: ("cpu" if k == "device" else v) for k, v in cpu_kwargs.items()}
+    try:
+        with torch._C.DisableTorchFunction():
+            value = func(*cpu_args, **cpu_kwargs)
+    except Exception:                          # noqa: BLE001 (not computable this way: unknown)
+        return None
+    if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(result.shape):
+        return None
+    return [Step("copy", (value,), None, f"torch.{name}")]
+
+
+_Construction._computed = _computed_impl
+
+
+def constructor_steps(module, names):
+    """{name: [Step]} of the tensors ``names`` as the Hugging Face model's
+    constructor writes them, learned by building the model's class again on
+    the meta device under a ``_Construction`` recorder (what its
+    ``_init_weights`` leaves, such as CLIP's ``logit_scale`` from
+    ``torch.tensor(value)`` or GPT's ``Conv1D`` normal drawn in
+    ``__init__``).  Names the build does not track are left out."""
+    import copy
+    rec = _Construction()
+    # (the device context first: the recorder's mode sees each call before it makes it meta)
+    with torch.no_grad(), torch.device("meta"), patch(), _fill.recording(rec), rec, warnings.catch_warnings(), \
+            _refusing_unreplayable():
+        warnings.simplefilter("ignore")
+        fresh = _own_class(module)._from_config(copy.deepcopy(module.config))
+    out = {}
+    with torch._C.DisableTorchFunction():
+        for n, t in (*fresh.named_parameters(remove_duplicate=False), *fresh.named_buffers(remove_duplicate=False)):
+            if n in names and n not in out:
+                hit = rec.resolve(t, "")
+                if hit is None or hit[1] is not None or hit[0] in rec.unknown or not rec.steps[hit[0]]:
+                    continue
+                steps = rec.steps[hit[0]]
+                if any(st.kind == "copy" for st in steps):
+                    # the parameter may view the created tensor in another shape (unsqueeze(0))
+                    if not _in_order(hit[2]):
+                        continue
+                    steps = [st._replace(args=(st.args[0].reshape(tuple(t.shape)),)) if st.kind == "copy" else st
+                             for st in steps]
+                out[n] = steps
+    return out
+
+
 # ----------------------------------------------------------------- the program of a module
 def _is_hf(module):
     return any(c.__name__ == "PreTrainedModel" and c.__module__.startswith("transformers.")
@@ -409,11 +636,25 @@ def _constructor_resets(module, honour_flags):
         if honour_flags and getattr(mod, "_is_hf_initialized", False):
             continue
         fn = getattr(mod, "reset_parameters", None)
-        if not callable(fn):
+        if not _no_arguments(fn):
             fn = getattr(mod, "_reset_parameters", None)
-        if callable(fn):
+        if _no_arguments(fn):
             out.append((prefix, mod, fn))
     return out
+
+
+def _no_arguments(fn):
+    """Whether ``fn`` is a method callable with no arguments (a
+    ``reset_parameters(self, std)`` is a helper its model calls, not what
+    the constructor ran)."""
+    if not callable(fn):
+        return False
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in sig.parameters.values())
 
 
 def _top_program(module):
@@ -618,6 +859,18 @@ def record(module, names, fresh=True):
                                        f"{type(new).__name__ if not isinstance(new, torch.Tensor) else tuple(new.shape)}"
                                        f", not a tensor of its shape {tuple(t.shape)}")
                 rec._write("copy_", (name, None, tuple(range(t.dim()))), s, (s, new), {})
+        if hf:
+            # what initialize_weights() leaves (nothing, or a part): the constructor's values
+            left = {n for n, st in rec.steps.items() if not st or st[0].box is not None}
+            if left:
+                try:
+                    ctor = constructor_steps(module, left)
+                except ProgramError:
+                    raise
+                except Exception:              # noqa: BLE001 (a class that needs more than its config)
+                    ctor = {}
+                for n, st in ctor.items():
+                    rec.steps[n] = [*st, *rec.steps[n]]
         return rec.steps
     finally:
         for store, key, t, s in reversed(swapped):
