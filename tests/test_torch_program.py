@@ -439,3 +439,31 @@ def test_a_reset_parameters_that_takes_arguments_is_the_models_helper():
         m = Model()
     ft.materialize_(m, "cpu", seed=SEED)
     assert torch.equal(m.head.w, fi.normal_(torch.empty(3, 4), std=0.5, seed=SEED, stream="head.w"))
+
+
+def test_the_program_takes_no_options_and_hf_on_a_hf_model_is_its_program():
+    pytest.importorskip("transformers")
+    with pytest.raises(TypeError, match="own init program, which takes no options"):
+        ft.materialize_(_hf_meta("gpt2"), "cpu", seed=SEED, initializer_range=0.5)
+    with pytest.raises(TypeError, match="model.config.initializer_range"):
+        ft.materialize_(_hf_meta("gpt2"), "cpu", seed=SEED, scheme="hf", initializer_range=0.5)
+    a, b = _hf_meta("gpt2"), _hf_meta("gpt2")
+    ft.materialize_(a, "cpu", seed=SEED, scheme="hf")
+    ft.materialize_(b, "cpu", seed=SEED)
+    tb = _tensors(b)
+    for n, t in _tensors(a).items():
+        assert torch.equal(t, tb[n]), n
+
+
+def test_an_infinite_constant_the_model_asks_for_is_replayed():
+    """A clamp's bound (Gemma 4's audio tower: constant_(input_min, -inf)):
+    torch's fill_ writes it; fastinit's own constant_ refuses infinities."""
+    def body(m):
+        nn.init.constant_(m.b, -math.inf)
+        nn.init.zeros_(m.w)
+    with torch.device("meta"):
+        m = _Prog(body)
+    ft.materialize_(m, "cpu", seed=SEED, dtype=torch.bfloat16)
+    assert (m.b == -math.inf).all() and m.b.dtype == torch.bfloat16 and (m.w == 0).all()
+    with pytest.raises(ValueError, match="value"):
+        fi.constant_(torch.empty(3), -math.inf)

@@ -2,6 +2,7 @@
 parameter name."""
 import contextlib
 import fnmatch
+import math
 import numbers
 
 import torch
@@ -237,7 +238,7 @@ def _check_program(name, t, steps, dtype=None):
     """``_check_fill`` for each step of a recorded program; returns the
     fill that replays them."""
     for st in steps:
-        if st.kind in _program.RANDOM or (st.kind == "constant" and t.dtype in FLOATS):
+        if st.kind in _program.RANDOM or (st.kind == "constant" and t.dtype in FLOATS and math.isfinite(st.args[0])):
             try:
                 _check_fill(name, t, Fill(st.kind, tuple(st.args)), dtype)
             except TypeError as e:

@@ -238,8 +238,8 @@ def _run(tensor, generator, fill, values, torch_call, check, draw=True, where=Fa
     """
     rec = current_recorder()
     if rec is not None and not getattr(_active, "raw", False):
-        return rec.fill_call(tensor, fill, _scalars(*values), check, _call_name(torch_call),
-                             lambda: _as_torch(torch_call))
+        return rec.fill_call(tensor, fill, _scalars(*values) if fill is not _fi.constant_ else values, check,
+                             _call_name(torch_call), lambda: _as_torch(torch_call))
     if _handed_on(dispatch, tensor):
         return dispatch()
     if not getattr(_active, "raw", False):

@@ -35,6 +35,7 @@ while recording, before anything is allocated or written.
 """
 import contextlib
 import functools
+import math
 import inspect
 import sys
 import warnings
@@ -269,6 +270,9 @@ class _Recorder(torch.overrides.TorchFunctionMode):
                 self.mark(tensor, f"a random draw ({call})")
             return out
         name, box, _ = hit
+        if kind == "constant":
+            # (a model may ask for an infinite constant, a clamp's bound: replayed with torch's fill_)
+            values = [self._scalar(name, values[0], call)]
         if values is None:
             raise ProgramError(f"{name}: the init program calls {call} with arguments fastinit does not fill "
                                f"(not finite numbers)")
@@ -976,10 +980,10 @@ def replay(steps, local, global_shape, offsets, seed, name, derived_cache=None):
             kw = {} if whole and st.box is None else dict(global_shape=tuple(global_shape), offsets=at)
             fn(sub, *st.args, seed=seed, stream=name, **kw)
         elif st.kind == "constant":
-            if sub.dtype in _fill.FLOATS:
+            if sub.dtype in _fill.FLOATS and math.isfinite(st.args[0]):
                 _fi.constant_(sub, float(st.args[0]))
             else:
-                sub.fill_(st.args[0])
+                sub.fill_(st.args[0])         # an integer buffer, or an infinite bound the model asks for
         elif st.kind == "copy":
             src = st.args[0]
             sub.copy_(src[tuple(slice(a - b0, b - b0) for (a, b), (b0, _) in zip(inter, box))])
