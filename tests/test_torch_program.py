@@ -313,7 +313,8 @@ class _Prog(nn.Module):
     (lambda m: m.w.copy_(torch.randn(4, 6)), r"^w: .*copies into it .*a random draw \(.*randn"),
     (lambda m: (nn.init.ones_(m.b), m.w.data.mul_(2.0)), r"^w: .*changes it in place with .*mul_"),
     (lambda m: (nn.init.normal_(m.b), m.w.exponential_()), r"^w: .*random numbers with .*exponential_"),
-    (lambda m: nn.init.zeros_(m.w[:, ::2]), r"^w: .*writes a view with steps"),
+    (lambda m: nn.init.zeros_(m.w[:, ::2]), r"^w: .*writes a view that is not a box"),
+    (lambda m: nn.init.zeros_(m.w.view(-1)[4:8]), r"^w: .*writes a view that is not a box"),   # across rows: no box
     (lambda m: m.w.copy_(m.b.expand(4, 6) * 2), r"^w: .*computed from the values of b"),
     (lambda m: nn.init.orthogonal_(m.w), r"^w: .*calls torch.nn.init.orthogonal_ on it"),
     (lambda m: nn.init.sparse_(m.w, 0.5), r"^w: .*calls torch.nn.init.sparse_ on it"),
@@ -343,6 +344,8 @@ def test_what_can_be_replayed_from_views_and_assignments():
         m.w[0] = 7.0
         m.w[:, 1].zero_()
         m.w.data[3, :2].copy_(torch.tensor([5.0, 6.0]))
+        nn.init.constant_(m.w.view(-1)[13:17], 4.0)           # within row 2: a box of a flat view
+        m.w[1:3].view(-1)[:6].copy_(torch.arange(6.0))       # row 1, through a flat view
         m.b.fill_(2.0)
         m.b[4:].copy_(torch.arange(2.0).view(1, 2).expand(1, 2)[0])
     with torch.device("meta"):
@@ -353,6 +356,8 @@ def test_what_can_be_replayed_from_views_and_assignments():
     w[0] = 7.0
     w[:, 1] = 0
     w[3, :2] = torch.tensor([5.0, 6.0])
+    w[2, 1:5] = 4.0
+    w[1] = torch.arange(6.0)
     assert torch.equal(m.w, w)
     assert torch.equal(m.b, torch.tensor([2.0, 2, 2, 2, 0, 1]))
     # piece by piece: the same values

@@ -116,6 +116,8 @@ _INPLACE_DUNDERS = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloo
 def _in_order(dims):
     """Whether a view's dimensions run along its base's in the base's order
     (a reshape of the same elements, not a permutation)."""
+    if dims == "flat":
+        return True
     d = [i for i in dims if i is not None]
     return d == sorted(d)
 
@@ -180,17 +182,52 @@ def box_of(view, base):
             continue
         cand = [i for i, (m, t) in enumerate(zip(shape, strides)) if m > 1 and t == s and i not in used]
         if len(cand) != 1:
-            raise ValueError("a view with steps or overlapping elements")
+            return _flat_box(view, shape, strides, offset)
         i = cand[0]
         used.add(i)
         extent[i] = n
         dims.append(i)
         if start[i] + n > shape[i]:
-            raise ValueError("a view outside the tensor")
+            return _flat_box(view, shape, strides, offset)
     box = tuple((a, a + e) for a, e in zip(start, extent))
     if all(b == (0, n) for b, n in zip(box, shape)):
         box = None
     return box, tuple(dims)
+
+
+def _flat_box(view, shape, strides, offset):
+    """A view whose elements are one run of the base's memory in order
+    (``w.view(-1)``, ``w[2:4].flatten()``) that is a box of the base: (box,
+    "flat").  Raises ValueError otherwise."""
+    n = view.numel()
+    if not view.is_contiguous() or list(strides) != _contiguous_strides(shape) or offset + n > math.prod(shape):
+        raise ValueError("a view that is not a box (steps, overlapping elements, or a run across rows)")
+    for k in range(len(shape) + 1):
+        block = math.prod(shape[k:])
+        if offset % block or n % block:
+            continue
+        rows = n // block
+        start = [(offset // s) % m if m > 1 else 0 for m, s in zip(shape, strides)]
+        if k == 0:
+            if rows != 1:
+                continue
+        elif start[k - 1] + rows > shape[k - 1]:
+            continue
+        box = [(a, a + 1) for a in start[:k - 1]]
+        if k > 0:
+            box.append((start[k - 1], start[k - 1] + rows))
+        box += [(0, m) for m in shape[k:]]
+        box = tuple(box)
+        return (None if all(b == (0, m) for b, m in zip(box, shape)) else box), "flat"
+    raise ValueError("a view that is not a box (steps, overlapping elements, or a run across rows)")
+
+
+def _contiguous_strides(shape):
+    out, acc = [], 1
+    for m in reversed(shape):
+        out.append(acc)
+        acc *= max(m, 1)
+    return out[::-1]
 
 
 def _in_base_order(source, view_shape, dims, ndim):
@@ -427,8 +464,11 @@ class _Recorder(torch.overrides.TorchFunctionMode):
             if box == ():
                 return Step("copy", (src,), (), call)
             s = src.detach().clone()
-            ndim = len(self._base_shape(tname))
-            return Step("copy", (_in_base_order(s, tuple(view.shape), dims, ndim),), box, call)
+            base_shape = self._base_shape(tname)
+            if dims == "flat":                # the view's order is the box's, flattened
+                shape = tuple(b - a for a, b in box) if box is not None else base_shape
+                return Step("copy", (s.expand(tuple(view.shape)).reshape(shape),), box, call)
+            return Step("copy", (_in_base_order(s, tuple(view.shape), dims, len(base_shape)),), box, call)
 
     def _base_shape(self, tname):
         for entries in self.by_storage.values():
