@@ -116,14 +116,18 @@ def main(rank, world, port, case):
                 with torch.device("meta"):
                     return TitanLlama()
             return hf_models.build(arch, "meta")
-        for arch in ("llama", "gpt2", "bert", "whisper", "wav2vec2", "mixtral", "t5", "resnet", "titan"):
+        for arch in (*hf_models.configs(), "titan"):
             single = build(arch)
             ft.materialize_(single, "cpu", seed=SEED)
             ref = {**dict(single.named_parameters()), **dict(single.named_buffers())}
             for layout in ("fsdp", "dim0", "dim1"):
                 model = build(arch)
                 if layout == "fsdp":
-                    fully_shard(model, mesh=mesh)
+                    # FSDP2 refuses scalar parameters (CLIP's logit_scale): shard the submodules then
+                    scalar = any(p.dim() == 0 for p in model.parameters())
+                    for child in (model.children() if scalar else (model,)):
+                        if not any(p.dim() == 0 for p in child.parameters()) and any(True for _ in child.parameters()):
+                            fully_shard(child, mesh=mesh)
                 else:
                     d, memo = int(layout[-1]), {}          # (tied parameters stay tied)
                     for mod in model.modules():
