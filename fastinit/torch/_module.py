@@ -419,11 +419,12 @@ def materialize_(module, device, *, seed, scheme="own", dtype=None, overrides=No
     Only tensors on the meta device are initialized; the others keep their
     values and are moved (and cast) as ``Module.to`` would, so a loaded
     backbone with a new head on meta keeps its weights.  In a Hugging Face
-    model under its own program, Hugging Face's flags decide, as in its
-    own init: what ``_is_hf_initialized`` marks is kept, and a tensor its
-    constructor made off the meta device, unflagged, that the program
-    writes whole (Wav2Vec2's ``masked_spec_embed``) is written.  Tied parameters
-    stay tied.  DTensor parameters (e.g. FSDP2's
+    model under its own program, Hugging Face's flags are honoured (what
+    ``_is_hf_initialized`` marks is kept), and the tensors its constructor
+    makes off the meta device even inside ``torch.device("meta")``
+    (Wav2Vec2's ``masked_spec_embed``: torch's random numbers, or
+    uninitialized memory), unflagged, are written where the program writes
+    them whole.  Tied parameters stay tied.  DTensor parameters (e.g. FSDP2's
     ``fully_shard`` applied on the meta device) get only their local shard.
     Large CPU tensors are allocated with transparent huge pages
     (``madvise``), which makes their first touch several times cheaper.
@@ -433,8 +434,9 @@ def materialize_(module, device, *, seed, scheme="own", dtype=None, overrides=No
     module : torch.nn.Module.
     device : torch.device or str, where the tensors go.
     seed, scheme, overrides, **scheme_options : as ``init_module_``; every
-        meta parameter and buffer needs a rule (there is no ``strict=False``:
-        the alternative is uninitialized memory).
+        meta parameter and buffer must be written by the program, a rule or
+        an override (there is no ``strict=False``: the alternative is
+        uninitialized memory).
     dtype : floating torch.dtype or None: floating-point tensors are
         allocated in it (as ``Module.to(dtype)``).
 
