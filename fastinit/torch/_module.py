@@ -11,6 +11,7 @@ from torch import nn
 from .. import _dtypes, _params
 from .. import api as _fi
 from . import _memory, _program
+from ._program import post_order as _post_order
 from ._memory import advise_hugepages
 from ._fill import FLOATS, fill_pieces, resolving, trunc_normal
 from ._patch import patch
@@ -274,16 +275,6 @@ def _alias_key(t):
 
 def _join(prefix, name):
     return f"{prefix}.{name}" if prefix else name
-
-
-def _post_order(module, prefix="", seen=None):
-    seen = set() if seen is None else seen
-    if id(module) in seen:
-        return
-    seen.add(id(module))
-    for name, child in module.named_children():
-        yield from _post_order(child, _join(prefix, name), seen)
-    yield prefix, module
 
 
 def _overrides(overrides, module, tensors, writable):

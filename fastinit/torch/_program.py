@@ -658,13 +658,15 @@ def program_name(module):
     return "each module's reset_parameters"
 
 
-def _post_order(module, prefix="", seen=None):
+def post_order(module, prefix="", seen=None):
+    """(qualified name, module) of every module once, children before their
+    parent: the order in which constructors finish."""
     seen = set() if seen is None else seen
     if id(module) in seen:
         return
     seen.add(id(module))
     for name, child in module.named_children():
-        yield from _post_order(child, f"{prefix}.{name}" if prefix else name, seen)
+        yield from post_order(child, f"{prefix}.{name}" if prefix else name, seen)
     yield prefix, module
 
 
@@ -674,7 +676,7 @@ def _constructor_resets(module, honour_flags):
     children before their parent; with ``honour_flags``, not for the
     modules Hugging Face marks as initialized."""
     out = []
-    for prefix, mod in _post_order(module):
+    for prefix, mod in post_order(module):
         if isinstance(mod, torch.nn.utils.parametrize.ParametrizationList):
             continue
         if honour_flags and getattr(mod, "_is_hf_initialized", False):
