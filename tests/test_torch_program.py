@@ -311,7 +311,10 @@ class _Prog(nn.Module):
 
 @pytest.mark.parametrize("body, msg", [
     (lambda m: m.w.copy_(torch.randn(4, 6)), r"^w: .*copies into it .*a random draw \(.*randn"),
-    (lambda m: (nn.init.ones_(m.b), m.w.data.mul_(2.0)), r"^w: .*changes it in place with .*mul_"),
+    (lambda m: (nn.init.ones_(m.b), m.w.data.mul_(2.0)), r"^w: .*changes it in place \(Tensor.mul_\) before "
+                                                         r"writing it"),
+    (lambda m: (nn.init.ones_(m.w), m.w.data.mul_(m.b)), r"^w: .*changes it in place with Tensor.mul_"),
+    (lambda m: (nn.init.ones_(m.w), m.w.exp_()), r"^w: .*changes it in place with Tensor.exp_"),
     (lambda m: (nn.init.normal_(m.b), m.w.exponential_()), r"^w: .*random numbers with .*exponential_"),
     (lambda m: nn.init.zeros_(m.w[:, ::2]), r"^w: .*writes a view that is not a box"),
     (lambda m: nn.init.zeros_(m.w.view(-1)[4:8]), r"^w: .*writes a view that is not a box"),   # across rows: no box
@@ -472,3 +475,38 @@ def test_an_infinite_constant_the_model_asks_for_is_replayed():
     assert (m.b == -math.inf).all() and m.b.dtype == torch.bfloat16 and (m.w == 0).all()
     with pytest.raises(ValueError, match="value"):
         fi.constant_(torch.empty(3), -math.inf)
+
+
+def test_arithmetic_with_numbers_after_a_fill_is_replayed():
+    """``p /= math.sqrt(n_layers)`` after a fill (Mamba's rescale), a clamp,
+    a shift: replayed in order, in any piece; a bfloat16 model holds the
+    float32 result rounded once (computed in float32 chunks)."""
+    def body(m):
+        nn.init.normal_(m.w, std=0.5)
+        p = m.w
+        p /= math.sqrt(3.0)
+        m.w.data.clamp_(-0.2, 0.2)
+        m.w[1:3].add_(1.0)
+        nn.init.uniform_(m.b)
+        m.b.mul_(4.0)
+    with torch.device("meta"):
+        m = _Prog(body)
+    ft.materialize_(m, "cpu", seed=SEED)
+    w = fi.normal_(torch.empty(4, 6), std=0.5, seed=SEED, stream="w")
+    w /= math.sqrt(3.0)
+    w.clamp_(-0.2, 0.2)
+    w[1:3] += 1.0
+    assert torch.equal(m.w, w)
+    assert torch.equal(m.b, fi.uniform_(torch.empty(6), seed=SEED, stream="b") * 4.0)
+    with torch.device("meta"):
+        h = _Prog(body)
+    ft.materialize_(h, "cpu", seed=SEED, dtype=torch.bfloat16)
+    assert torch.equal(h.w, w.to(torch.bfloat16)) and torch.equal(h.b, m.b.to(torch.bfloat16))
+    from fastinit.torch import _program
+    with torch.device("meta"):
+        r = _Prog(body)
+    steps = _program.record(r, {id(t): n for n, t in _tensors(r).items()})
+    out = torch.empty(4, 6, dtype=torch.bfloat16)
+    for i in range(4):
+        _program.replay(steps["w"], out[i:i + 1], (4, 6), (i, 0), SEED, "w")
+    assert torch.equal(out, h.w)

@@ -67,7 +67,9 @@ class Step(NamedTuple):
     ``kind``: "uniform" (low, high), "normal" (mean, std), "trunc_normal"
     (mean, std, a, b), "constant" (value,), "copy" (source,): ``source``
     has the box's shape (it may be a broadcast view), "derived" (fn,):
-    ``fn()`` computes the whole tensor.  ``box``: ((start, stop), ...) per
+    ``fn()`` computes the whole tensor, "transform" (method, *numbers):
+    elementwise arithmetic on what is there (``mul_``, ``div_``, ``clamp_``).
+    ``box``: ((start, stop), ...) per
     dimension of the tensor, None for the whole.  ``call``: what the program
     called, for messages."""
     kind: str
@@ -105,6 +107,19 @@ SMALL_TABLE = 1 << 22
 
 def _is_meta_device(d):
     return d is not None and (d == "meta" or (isinstance(d, torch.device) and d.type == "meta"))
+
+
+#: Elementwise in-place arithmetic with numbers, replayed in order where it
+#: applies (``p /= math.sqrt(n_layers)`` after a fill): the Tensor method each
+#: stands for.
+_SCALAR_TRANSFORMS = {"mul_": "mul_", "__imul__": "mul_", "div_": "div_", "__itruediv__": "div_",
+                      "add_": "add_", "__iadd__": "add_", "sub_": "sub_", "__isub__": "sub_",
+                      "clamp_": "clamp_", "clamp_min_": "clamp_min_", "clamp_max_": "clamp_max_",
+                      "neg_": "neg_"}
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 #: In-place methods that change no value.
@@ -292,7 +307,10 @@ class _Recorder(torch.overrides.TorchFunctionMode):
         if step.box == ():
             return                            # an empty view: nothing written
         steps = self.steps[name]
-        if step.box is None:
+        if step.kind == "transform" and not steps:
+            raise ProgramError(f"{name}: the init program changes it in place ({step.call}) before writing it, "
+                               f"so what it held is not known to fastinit")
+        if step.box is None and step.kind != "transform":
             steps.clear()                     # a write of the whole tensor: what came before is dead
         steps.append(step)
 
@@ -360,8 +378,15 @@ class _Recorder(torch.overrides.TorchFunctionMode):
                 raise ProgramError(f"{hit[0]}: the init program draws random numbers with {call}, outside "
                                    f"torch.nn.init and Tensor.normal_ / uniform_: fastinit cannot key them to "
                                    f"the tensor; use torch.nn.init's functions")
+            op = _SCALAR_TRANSFORMS.get(name)
+            scalars = args[1:] + tuple(kwargs.values())
+            if op is not None and (scalars or op == "neg_") and all(_is_number(v) or v is None for v in scalars) and \
+                    not (op == "clamp_" and len(scalars) > 2):
+                self.add(hit[0], Step("transform", (op, *scalars), hit[1], call))
+                return target
             raise ProgramError(f"{hit[0]}: the init program changes it in place with {call}, which fastinit "
-                               f"cannot replay (it replays fills, constants and copies)")
+                               f"cannot replay (it replays fills, constants, copies and elementwise "
+                               f"arithmetic with numbers)")
         out = kwargs.get("out")
         if out is not None:
             for o in _pytree.tree_leaves(out):
@@ -1003,9 +1028,34 @@ class _Derived:
 
 
 # ----------------------------------------------------------------- replay
+#: Elements per float32 chunk when arithmetic follows a fill of a half-precision tensor.
+CHUNK = 1 << 20
+
+
 def replay(steps, local, global_shape, offsets, seed, name, derived_cache=None):
     """Write ``steps`` into ``local``, the box of the tensor ``name`` (of
-    ``global_shape``) that starts at ``offsets``."""
+    ``global_shape``) that starts at ``offsets``.  Where arithmetic
+    (``transform``) follows in a float16 / bfloat16 tensor, the steps run in
+    float32 chunks of rows, each rounded once into ``local``: a
+    half-precision model holds the float32 model's values rounded."""
+    if local.dtype in (torch.float16, torch.bfloat16) and any(st.kind == "transform" for st in steps) and \
+            local.numel():
+        rows = max(1, CHUNK // max(1, local[0].numel())) if local.dim() else 1
+        if local.dim() == 0:
+            tmp = torch.empty((), dtype=torch.float32, device=local.device)
+            replay(steps, tmp, global_shape, offsets, seed, name, derived_cache)
+            local.copy_(tmp)
+            return local
+        for r in range(0, local.shape[0], rows):
+            part = local[r:r + rows]
+            tmp = torch.empty(part.shape, dtype=torch.float32, device=local.device)
+            replay(steps, tmp, global_shape, (offsets[0] + r, *offsets[1:]), seed, name, derived_cache)
+            part.copy_(tmp)
+        return local
+    return _replay(steps, local, global_shape, offsets, seed, name, derived_cache)
+
+
+def _replay(steps, local, global_shape, offsets, seed, name, derived_cache):
     from .. import api as _fi
     lo = tuple(offsets)
     hi = tuple(o + n for o, n in zip(lo, local.shape))
@@ -1029,6 +1079,8 @@ def replay(steps, local, global_shape, offsets, seed, name, derived_cache=None):
         elif st.kind == "copy":
             src = st.args[0]
             sub.copy_(src[tuple(slice(a - b0, b - b0) for (a, b), (b0, _) in zip(inter, box))])
+        elif st.kind == "transform":
+            getattr(sub, st.args[0])(*st.args[1:])
         elif st.kind == "derived":
             value = None if derived_cache is None else derived_cache.get(id(st))
             if value is None:
