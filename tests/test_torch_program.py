@@ -510,3 +510,22 @@ def test_arithmetic_with_numbers_after_a_fill_is_replayed():
     for i in range(4):
         _program.replay(steps["w"], out[i:i + 1], (4, 6), (i, 0), SEED, "w")
     assert torch.equal(out, h.w)
+
+
+def test_small_tables_made_on_a_model_tensors_device_are_made_on_the_cpu():
+    """Tables a program makes with ``device=param.device``, ``*_like(param)``
+    or ``.to(param.device)`` (Mamba's ``arange``, HY's ``zeros_like``,
+    xLSTM's ``linspace(...).to(device=bias.device)``) are meta stand-ins
+    while recording: fastinit makes them on the CPU, and copies them in."""
+    def body(m):
+        base = torch.zeros_like(m.b)
+        base[:2] = -1.5
+        m.b.copy_(base)
+        a = torch.arange(1, 7, dtype=torch.float32, device=m.w.device)[None, :].expand(4, -1)
+        m.w.copy_(torch.log(a) + torch.linspace(0.0, 1.0, 6).to(device=m.w.device))
+    with torch.device("meta"):
+        m = _Prog(body)
+    ft.materialize_(m, "cpu", seed=SEED)
+    assert torch.equal(m.b, torch.tensor([-1.5, -1.5, 0, 0, 0, 0]))
+    a = torch.arange(1, 7, dtype=torch.float32)[None, :].expand(4, -1)
+    assert torch.equal(m.w, torch.log(a) + torch.linspace(0.0, 1.0, 6))

@@ -105,6 +105,11 @@ _TABLE_FACTORIES = {"arange", "linspace", "logspace", "zeros", "ones", "full", "
 SMALL_TABLE = 1 << 22
 
 
+#: Factories that take a tensor's shape, dtype and device, not its values.
+_LIKE_TABLES = {"zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full"}
+_SHAPE_ONLY = _LIKE_TABLES | {"empty_like", "new_empty", "rand_like", "randn_like", "randint_like"}
+
+
 def _is_meta_device(d):
     return d is not None and (d == "meta" or (isinstance(d, torch.device) and d.type == "meta"))
 
@@ -414,11 +419,24 @@ class _Recorder(torch.overrides.TorchFunctionMode):
             # meta stand-in here, a real device when the model's code runs for real): on the CPU
             result = func(*args, **dict(kwargs, device="cpu"))
             self._redirected[id(result)] = (weakref.ref(result),)
+        elif name == "to" and args and isinstance(args[0], torch.Tensor) and not args[0].is_meta and \
+                isinstance(result, torch.Tensor) and result.is_meta and result.numel() <= SMALL_TABLE:
+            # a table made on the CPU, sent to a model tensor's device (.to(device=param.device)):
+            # it stays on the CPU, converted as asked otherwise
+            rest = [a for a in args[1:] if not _is_meta_device(a)]
+            result = func(args[0], *rest, **{k: v for k, v in kwargs.items() if k != "device"})
+            self._redirected[id(result)] = (weakref.ref(result),)
+        elif name in _LIKE_TABLES and kwargs.get("device") is None and isinstance(result, torch.Tensor) and \
+                result.is_meta and result.numel() <= SMALL_TABLE:
+            # torch.zeros_like(param), param.new_ones(n): a table of the model tensor's shape,
+            # not of its values: on the CPU too
+            result = func(*args, **dict(kwargs, device="cpu"))
+            self._redirected[id(result)] = (weakref.ref(result),)
         if not _holds_tensor(result):
             return result                     # (.shape, .dtype, .device, ...: nothing to mark)
         self._created(func, name, args, kwargs, result)
         why = f"a random draw ({call})" if name in _RANDOM_CALLS else None
-        if why is None:
+        if why is None and name not in _SHAPE_ONLY:
             for a in _leaves(args, kwargs):
                 why = self._taint(a)
                 if why is not None:
