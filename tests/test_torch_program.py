@@ -529,3 +529,40 @@ def test_small_tables_made_on_a_model_tensors_device_are_made_on_the_cpu():
     assert torch.equal(m.b, torch.tensor([-1.5, -1.5, 0, 0, 0, 0]))
     a = torch.arange(1, 7, dtype=torch.float32)[None, :].expand(4, -1)
     assert torch.equal(m.w, torch.log(a) + torch.linspace(0.0, 1.0, 6))
+
+
+def test_a_function_of_a_tensor_copied_back_into_it_is_replayed():
+    """Kimi-linear / GLM5's forget gate: ``copy_(A_log, uniform_(A_log, 1,
+    16).log())`` and an inverse softplus of a uniform fill: elementwise
+    functions of the tensor's own values, applied in place, per piece.  A
+    function of values that changed before the copy is refused."""
+    def body(m):
+        m.w.copy_(nn.init.uniform_(m.w, a=1.0, b=16.0).log())
+        nn.init.uniform_(m.b, a=math.log(1e-3), b=math.log(1e-1))
+        dt = m.b.exp().clamp_min(1e-4)
+        m.b.copy_(dt + torch.log(-torch.expm1(-dt)))
+    with torch.device("meta"):
+        m = _Prog(body)
+    ft.materialize_(m, "cpu", seed=SEED)
+    assert torch.equal(m.w, fi.uniform_(torch.empty(4, 6), 1.0, 16.0, seed=SEED, stream="w").log())
+    dt = fi.uniform_(torch.empty(6), math.log(1e-3), math.log(1e-1), seed=SEED, stream="b").exp().clamp_min(1e-4)
+    assert torch.equal(m.b, dt + torch.log(-torch.expm1(-dt)))
+    from fastinit.torch import _program
+    with torch.device("meta"):
+        r = _Prog(body)
+    steps = _program.record(r, {id(t): n for n, t in _tensors(r).items()})
+    out = torch.empty(4, 6)
+    for i in range(4):
+        _program.replay(steps["w"], out[i:i + 1], (4, 6), (i, 0), SEED, "w")
+    assert torch.equal(out, m.w)
+
+    def stale(m):
+        nn.init.ones_(m.b)
+        nn.init.uniform_(m.w)
+        f = m.w.log()
+        nn.init.zeros_(m.w[0])
+        m.w.copy_(f)
+    with torch.device("meta"):
+        s = _Prog(stale)
+    with pytest.raises(ProgramError, match=r"^w: .*computed from the values of w"):
+        ft.materialize_(s, "cpu", seed=SEED)

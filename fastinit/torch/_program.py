@@ -127,6 +127,19 @@ def _is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+#: Elementwise functions (of tensors of one shape, and numbers): what a
+#: program computes from a tensor's values and copies back into it.
+_ELEMENTWISE = {"log", "exp", "sqrt", "rsqrt", "neg", "abs", "sigmoid", "tanh", "log1p", "expm1", "reciprocal",
+                "sin", "cos", "floor", "ceil", "round", "sign", "square", "exp2", "log2", "log10", "float",
+                "double", "clamp", "clamp_min", "clamp_max", "maximum", "minimum", "mul", "add", "sub", "div",
+                "pow", "__mul__", "__rmul__", "__add__", "__radd__", "__sub__", "__rsub__", "__truediv__",
+                "__rtruediv__", "__pow__", "__rpow__", "__neg__", "__abs__"}
+
+
+def _identity(x):
+    return x
+
+
 #: In-place methods that change no value.
 _NOT_WRITES = {"requires_grad_", "retain_grad", "share_memory_", "detach_", "record_stream", "pin_memory"}
 _INPLACE_DUNDERS = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__",
@@ -280,6 +293,7 @@ class _Recorder(torch.overrides.TorchFunctionMode):
         self.steps = {name: [] for name in standins}
         self._marks = {}
         self._redirected = {}                 # id -> (weakref,): tables made on the CPU, not meta
+        self._prov = {}                       # id -> (weakref, elementwise function of a tracked box)
 
     # ---- where a write lands
     def resolve(self, t, call):
@@ -445,7 +459,57 @@ class _Recorder(torch.overrides.TorchFunctionMode):
             for r in _pytree.tree_leaves(result):
                 if isinstance(r, torch.Tensor) and not self._tracked(r):
                     self.mark(r, why)
+        if name in _ELEMENTWISE and isinstance(result, torch.Tensor) and result.is_meta:
+            self._follow(func, args, kwargs, result)
         return result
+
+    # ---- f(tensor) copied back into the same tensor: elementwise, in place
+    def _follow(self, func, args, kwargs, result):
+        """Where ``result`` is an elementwise function of one tracked box (its
+        values as they are now) and numbers, keep the function: a copy of
+        it back into that box (``copy_(t, t.log())``, an inverse softplus)
+        is then that function applied in place, replayable piece by piece."""
+        leaves = [a for a in _pytree.tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
+        if not leaves:
+            return
+        fns, key = {}, None
+        for a in leaves:
+            p = self._provenance(a)
+            if p is None:
+                try:
+                    hit = self.resolve(a, "")
+                except ProgramError:
+                    return
+                if hit is None or not _in_order(hit[2]):
+                    return
+                steps = self.steps[hit[0]]
+                p = ((hit[0], hit[1], len(steps), id(steps[-1]) if steps else None), _identity)
+            if key is None:
+                key = p[0]
+            if p[0] != key or tuple(a.shape) != tuple(result.shape):
+                return                        # two sources, or broadcasting: not elementwise in place
+            fns[id(a)] = p[1]
+
+        def g(x, _func=func, _args=args, _kwargs=kwargs, _fns=fns):
+            a, k = _pytree.tree_map(lambda v: _fns[id(v)](x) if isinstance(v, torch.Tensor) else v, (_args, _kwargs))
+            return _func(*a, **k)
+        self._prov[id(result)] = (weakref.ref(result), (key, g))
+
+    def _provenance(self, t):
+        e = self._prov.get(id(t))
+        return e[1] if e is not None and e[0]() is t else None
+
+    def _in_place(self, tname, src, box):
+        """The function for ``copy_(box of tname, src)`` where src is an
+        elementwise function of that very box, unchanged since; else None."""
+        p = self._provenance(src)
+        if p is None:
+            return None
+        (name, pbox, count, last), g = p
+        steps = self.steps[tname]
+        if name != tname or pbox != box or count != len(steps) or last != (id(steps[-1]) if steps else None):
+            return None
+        return g
 
     def _created(self, func, name, args, kwargs, result):
         """A new tensor (``_Construction`` keeps its program)."""
@@ -462,6 +526,10 @@ class _Recorder(torch.overrides.TorchFunctionMode):
             return target
         if name == "copy_":
             src = args[1] if len(args) > 1 else kwargs["src"]
+            g = self._in_place(tname, src, box) if isinstance(src, torch.Tensor) else None
+            if g is not None:                 # copy_(t, f(t)), f elementwise: f applied in place
+                self.add(tname, Step("transform", ("apply", g), box, call))
+                return target
             self.add(tname, self._copy(tname, src, target, box, dims, call))
             return target
         # __setitem__(self, index, value): the view it writes
@@ -1098,7 +1166,10 @@ def _replay(steps, local, global_shape, offsets, seed, name, derived_cache):
             src = st.args[0]
             sub.copy_(src[tuple(slice(a - b0, b - b0) for (a, b), (b0, _) in zip(inter, box))])
         elif st.kind == "transform":
-            getattr(sub, st.args[0])(*st.args[1:])
+            if st.args[0] == "apply":        # copy_(t, f(t)): f of what is there, elementwise
+                sub.copy_(st.args[1](sub))
+            else:
+                getattr(sub, st.args[0])(*st.args[1:])
         elif st.kind == "derived":
             value = None if derived_cache is None else derived_cache.get(id(st))
             if value is None:
