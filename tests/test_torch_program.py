@@ -293,8 +293,7 @@ def test_weight_norm_originals_derive_from_the_constructors_init():
     v = m.parametrizations.weight.original1
     bound = 1 / math.sqrt(4 * 5)           # kaiming_uniform_(a=sqrt(5)) on fan_in 20
     assert torch.equal(v, fi.uniform_(torch.empty(6, 4, 5), -bound, bound, seed=SEED, stream="weight"))
-    assert torch.equal(m.parametrizations.weight.original0, torch._weight_norm_interface(v, v, 2)[1]
-                       if False else torch.norm_except_dim(v, 2, 2))
+    assert torch.equal(m.parametrizations.weight.original0, torch.norm_except_dim(v, 2, 2))
 
 
 # ----------------------------------------------------------------- what cannot be replayed

@@ -48,7 +48,6 @@ from torch.utils import _pytree
 
 from . import _fill
 from ._patch import patch
-from ._shard import is_dtensor
 
 
 class ProgramError(ValueError):
