@@ -690,35 +690,31 @@ class _Construction(_Recorder):
         if steps is not None:
             self._track(result, steps)
 
-
-def _computed_impl(self, func, name, args, kwargs, result):
-    """A small tensor computed from known ones only (``torch.log(torch.tensor(v))``):
-    computed again on the CPU, a copy; else None."""
-    if result.numel() > SMALL_TABLE or name in _RANDOM_CALLS:
-        return None
-    leaves = [a for a in _pytree.tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
-    if not leaves:
-        return None
-    values = {}
-    for a in leaves:
-        v = self._value_of(a)
-        if v is None:
+    def _computed(self, func, name, args, kwargs, result):
+        """A small tensor computed from known ones only (``torch.log(torch.tensor(v))``):
+        computed again on the CPU, a copy; else None."""
+        if result.numel() > SMALL_TABLE or name in _RANDOM_CALLS:
             return None
-        values[id(a)] = v
-    cpu_args, cpu_kwargs = _pytree.tree_map(lambda a: values.get(id(a), a) if isinstance(a, torch.Tensor) else a,
-                                            (args, kwargs))
-    cpu_kwargs = {k: ("cpu" if k == "device" else v) for k, v in cpu_kwargs.items()}
-    try:
-        with torch._C.DisableTorchFunction():
-            value = func(*cpu_args, **cpu_kwargs)
-    except Exception:                          # noqa: BLE001 (not computable this way: unknown)
-        return None
-    if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(result.shape):
-        return None
-    return [Step("copy", (value,), None, f"torch.{name}")]
-
-
-_Construction._computed = _computed_impl
+        leaves = [a for a in _pytree.tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
+        if not leaves:
+            return None
+        values = {}
+        for a in leaves:
+            v = self._value_of(a)
+            if v is None:
+                return None
+            values[id(a)] = v
+        cpu_args, cpu_kwargs = _pytree.tree_map(lambda a: values.get(id(a), a) if isinstance(a, torch.Tensor) else a,
+                                                (args, kwargs))
+        cpu_kwargs = {k: ("cpu" if k == "device" else v) for k, v in cpu_kwargs.items()}
+        try:
+            with torch._C.DisableTorchFunction():
+                value = func(*cpu_args, **cpu_kwargs)
+        except Exception:                          # noqa: BLE001 (not computable this way: unknown)
+            return None
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(result.shape):
+            return None
+        return [Step("copy", (value,), None, f"torch.{name}")]
 
 
 def constructor_steps(module, names):
