@@ -1,4 +1,5 @@
-"""Command line: ``python -m fastinit bench [options]``, ``python -m fastinit bench-model [options]``
+"""Command line: ``python -m fastinit bench [options]``, ``python -m fastinit bench-model [options]``,
+``python -m fastinit checkpoint CONFIG OUT --seed S [options]``, ``python -m fastinit verify OUT``
 and ``python -m fastinit warmup [--quiet]``."""
 import sys
 
@@ -8,6 +9,9 @@ def main(argv=None):
     if argv and argv[0] == "warmup":
         from ._warmup import run as run_warmup
         return run_warmup(argv[1:])
+    if argv and argv[0] in ("checkpoint", "verify"):
+        from .torch import _checkpoint
+        return (_checkpoint.main_checkpoint if argv[0] == "checkpoint" else _checkpoint.main_verify)(argv[1:])
     if argv and argv[0] == "bench-model":
         from ._bench.model import run as run_model
         run_model(argv[1:])
@@ -20,6 +24,11 @@ def main(argv=None):
               "  python -m fastinit bench --help for the details\n"
               "       python -m fastinit bench-model [--size 1b] [--dtypes float32,bfloat16] [--device cpu|cuda]\n"
               "  bench-model: a Llama-style model's init, end to end: torch's default, patch(), materialize_\n"
+              "       python -m fastinit checkpoint CONFIG OUT --seed S [--scheme own] [--dtype bfloat16]\n"
+              "                                [--max-shard-size 5GB] [--rank R --world W] [--overwrite]\n"
+              "  checkpoint: a model's initial weights written to a Hugging Face checkpoint, bounded memory\n"
+              "       python -m fastinit verify OUT [--rank R --world W]\n"
+              "  verify: recompute a checkpoint's tensors from its manifest, name those that differ\n"
               "       python -m fastinit warmup [--quiet]\n"
               "  warmup: compile every kernel for this machine into the on-disk cache (Docker images,\n"
               "  cluster nodes, read-only installs; run it as the user and with the NUMBA_CACHE_DIR of the fills)")

@@ -11,11 +11,16 @@ or the first ``fastinit.torch.<name>``); torch stays an optional dependency.
   DTensor parameters fill their local shard.
 * ``materialize_(module, device, seed=, scheme=, dtype=)``: a model built on
   the meta device, allocated and initialized with no temporary.
+* ``save_checkpoint(meta_model, out, seed=, ...)``: ``materialize_``'s
+  values written straight into a Hugging Face checkpoint, block by block,
+  without the model in memory; ``verify_checkpoint(out)`` /
+  ``verify_module(model, out)`` recompute and compare.
 """
+from ._checkpoint import CheckpointError, save_checkpoint, verify_checkpoint, verify_module
 from ._memory import advise_hugepages
 from ._module import SCHEMES, init_module_, materialize_
 from ._patch import PATCHED, PATCHED_METHODS, patch
 from ._program import ProgramError
 
 __all__ = ["patch", "init_module_", "materialize_", "advise_hugepages", "SCHEMES", "PATCHED", "PATCHED_METHODS",
-           "ProgramError"]
+           "ProgramError", "save_checkpoint", "verify_checkpoint", "verify_module", "CheckpointError"]

@@ -48,6 +48,7 @@ import threading
 import time
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from .. import _dtypes
@@ -484,33 +485,43 @@ class _Progress:
 
 
 class _Pipeline:
-    """Fill on this thread, hash (and write, or read and compare) on one
-    more: ``put(blk, buf, parts)`` hands a filled buffer over; ``buffer()``
-    returns a free one.  Three page-aligned buffers (``O_DIRECT``)."""
+    """Fill on this thread; each of ``works`` (hashing; writing, or reading
+    and comparing) runs on a thread of its own, on every filled buffer, so
+    that the disk's time overlaps the CPU's.  ``buffer()`` returns a free
+    buffer, ``put(blk, buf, parts)`` hands a filled one over; a buffer is
+    free again when every work is done with it.  Page-aligned buffers
+    (``O_DIRECT``)."""
 
-    def __init__(self, work, n=3):
+    def __init__(self, works, n=4):
         self.free = queue.Queue()
-        for _ in range(n):
-            self.free.put(mmap.mmap(-1, BLOCK))
-        self.todo = queue.Queue(maxsize=n)
+        self.buffers = [mmap.mmap(-1, BLOCK) for _ in range(n)]
+        for b in self.buffers:
+            self.free.put(b)
         self.error = None
-        self.work = work
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
+        self.lock = threading.Lock()
+        self.pending = {}
+        self.queues = [queue.Queue() for _ in works]
+        self.threads = [threading.Thread(target=self._loop, args=(w, q), daemon=True)
+                        for w, q in zip(works, self.queues)]
+        for t in self.threads:
+            t.start()
 
-    def _loop(self):
+    def _loop(self, work, q):
         while True:
-            item = self.todo.get()
+            item = q.get()
             if item is None:
                 return
             blk, buf, parts = item
             try:
                 if self.error is None:
-                    self.work(blk, buf, parts)
+                    work(blk, buf, parts)
             except BaseException as e:       # handed to the filling thread
                 self.error = e
             finally:
-                self.free.put(buf)
+                with self.lock:
+                    self.pending[id(buf)] -= 1
+                    if not self.pending[id(buf)]:
+                        self.free.put(buf)
 
     def buffer(self):
         self._check()
@@ -518,14 +529,19 @@ class _Pipeline:
 
     def put(self, blk, buf, parts):
         self._check()
-        self.todo.put((blk, buf, parts))
+        with self.lock:
+            self.pending[id(buf)] = len(self.queues)
+        for q in self.queues:
+            q.put((blk, buf, parts))
 
     def close(self):
-        self.todo.put(None)
-        self.thread.join()
+        for q in self.queues:
+            q.put(None)
+        for t in self.threads:
+            t.join()
+        for b in self.buffers:
+            b.close()
         self._check()
-        while not self.free.empty():
-            self.free.get().close()
 
     def _check(self):
         if self.error is not None:
@@ -654,8 +670,10 @@ def write_plan(plan, out, *, rank=None, world=None, overwrite=False, progress=No
                     raise
             direct[i] = _open_direct(path)
 
-        def write(blk, buf, parts):
+        def digest(blk, buf, parts):
             hashes.extend(_part_hashes(buf, parts, blk))
+
+        def write(blk, buf, parts):
             i, b, e = blk
             n = e - b
             mv = memoryview(buf)[:n]
@@ -672,7 +690,7 @@ def write_plan(plan, out, *, rank=None, world=None, overwrite=False, progress=No
             while written < n:                     # pwrite may write less
                 written += os.pwrite(fds[i], mv[written:], b + written)
 
-        _run_blocks(plan, blocks, write, progress, "checkpoint")
+        _run_blocks(plan, blocks, (digest, write), progress, "checkpoint")
         for i in files_mine:
             os.fsync(fds[i])
     except OSError as e:
@@ -702,7 +720,7 @@ def _cleanup(out, pid, plan, world):
                 pass
 
 
-def _run_blocks(plan, blocks, work, progress, what):
+def _run_blocks(plan, blocks, works, progress, what):
     total = sum(e - b for _, b, e in blocks)
     ends = {}
     for k, (i, b, e) in enumerate(blocks):
@@ -710,7 +728,7 @@ def _run_blocks(plan, blocks, work, progress, what):
             if max(b, tb) < min(e, te):
                 ends[s.name] = k
     bar = _Progress(total, len(ends), what, progress)
-    pipe = _Pipeline(work)
+    pipe = _Pipeline(works)
     try:
         done = 0
         for k, blk in enumerate(blocks):
@@ -786,38 +804,55 @@ def verify_plan(plan, out, *, rank=None, world=None, progress=None):
         moved = {n for n in set(index["weight_map"]) & set(plan.weight_map)
                  if index["weight_map"][n] != plan.weight_map[n]}
         bad |= extra | moved
-    fds = {}
+    fds, direct = {}, {}
     for i, f in enumerate(plan.files):
         p = os.path.join(out, f.name)
         if not os.path.isfile(p) or os.path.getsize(p) != f.size:
             bad.add(f.name)
         else:
             fds[i] = os.open(p, os.O_RDONLY)
+            try:                              # O_DIRECT: see write_plan; not every file system has it
+                direct[i] = os.open(p, os.O_RDONLY | getattr(os, "O_DIRECT", 0)) if hasattr(os, "O_DIRECT") else None
+            except OSError:
+                direct[i] = None
     digests = index["metadata"]["fastinit"].get("digests", {})
     hashes = []
-    scratch = bytearray(BLOCK)
+    scratch = mmap.mmap(-1, BLOCK)            # page-aligned, for O_DIRECT
+
+    def digest(blk, buf, parts):
+        if blk[0] in fds:
+            hashes.extend(_part_hashes(buf, parts, blk))
 
     def compare(blk, buf, parts):
         i, b, e = blk
         if i not in fds:
             return
-        hashes.extend(_part_hashes(buf, parts, blk))
+        n = None
+        if direct.get(i) is not None:
+            try:
+                n = os.preadv(direct[i], [memoryview(scratch)[:-(-(e - b) // _DIRECT_ALIGN) * _DIRECT_ALIGN]], b)
+            except OSError as err:
+                if err.errno != errno.EINVAL:
+                    raise
+        if n is None:
+            n = os.preadv(fds[i], [memoryview(scratch)[:e - b]], b)
         got = memoryview(scratch)[:e - b]
-        n = os.preadv(fds[i], [got], b)
-        if n != e - b:
+        if n < e - b:
             bad.add(plan.files[i].name)
             return
-        mine = memoryview(buf)[:e - b]
-        if b < len(plan.files[i].header) and mine[:len(plan.files[i].header) - b] != got[:len(plan.files[i].header) - b]:
+        mine = np.frombuffer(buf, np.uint8, e - b)
+        theirs = np.frombuffer(got, np.uint8)
+        h = len(plan.files[i].header)
+        if b < h and not np.array_equal(mine[:h - b], theirs[:h - b]):
             bad.add(f"{plan.files[i].name} (header)")
         for name, pb, pe in parts:
-            if mine[pb:pe] != got[pb:pe]:
+            if not np.array_equal(mine[pb:pe], theirs[pb:pe]):
                 bad.add(name)
 
     try:
-        _run_blocks(plan, plan.mine(rank, world), compare, progress, "verify")
+        _run_blocks(plan, plan.mine(rank, world), (digest, compare), progress, "verify")
     finally:
-        for d in fds.values():
+        for d in (*fds.values(), *(v for v in direct.values() if v is not None)):
             os.close(d)
     by_tensor = {}
     for name, _, b, h in hashes:
@@ -1067,3 +1102,102 @@ def build_meta(spec, *, model_class=None, manifest=None):
             except ValueError:
                 continue
     raise CheckpointError(f"{path}: no transformers class builds model_type {mt!r}")
+
+
+# ----------------------------------------------------------------- command line
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
+
+
+def _config_dtype(spec):
+    """The dtype a Hugging Face config.json names (``dtype`` / ``torch_dtype``), if fastinit fills it."""
+    path = os.path.join(spec, "config.json") if os.path.isdir(spec) else spec
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            d = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return _DTYPES.get(d.get("dtype") or d.get("torch_dtype"))
+
+
+def main_checkpoint(argv):
+    import argparse
+    ap = argparse.ArgumentParser(
+        prog="python -m fastinit checkpoint",
+        description="Write a model's initial weights into a Hugging Face checkpoint (safetensors shards and "
+                    "model.safetensors.index.json) without building the model in memory; every tensor equals "
+                    "what fastinit.torch.materialize_ gives for the same seed, scheme and dtype.")
+    ap.add_argument("model", metavar="CONFIG", help="a Hugging Face config.json (or a directory holding one), or "
+                                                    "package.module:factory returning the model on the meta device")
+    ap.add_argument("out", metavar="OUT", help="the directory to write (empty or absent)")
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--scheme", default="own", help="'own' (the model's own init program, the default) or a named "
+                                                    "recipe: torch, hf, megatron, olmo, torchtitan")
+    ap.add_argument("--dtype", choices=sorted(_DTYPES), default=None,
+                    help="floating tensors' dtype (default: the config's dtype, else as the model is built)")
+    ap.add_argument("--max-shard-size", default="5GB", help="as save_pretrained: 5GB, 500MiB, bytes")
+    ap.add_argument("--model-class", default=None, help="a transformers class name or package.module:Class "
+                                                        "(default: the config's architectures)")
+    ap.add_argument("--model-format", action="store_true",
+                    help="save the model's own tensors, not the original checkpoint format (fused experts)")
+    ap.add_argument("--rank", type=int, default=None, help="this process's part (default: $RANK, else 0)")
+    ap.add_argument("--world", type=int, default=None, help="how many processes write OUT (default: $WORLD_SIZE)")
+    ap.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in OUT")
+    ap.add_argument("--quiet", action="store_true", help="no progress line")
+    a = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        dtype = _DTYPES[a.dtype] if a.dtype else _config_dtype(a.model)
+        model = build_meta(a.model, model_class=a.model_class)
+        source = a.model if (":" in a.model and not os.path.exists(a.model)) else None
+        index = save_checkpoint(model, a.out, seed=a.seed, scheme=a.scheme, dtype=dtype,
+                                max_shard_size=a.max_shard_size, original_format=not a.model_format,
+                                rank=a.rank, world=a.world, overwrite=a.overwrite,
+                                progress=False if a.quiet else None, source=source)
+    except (CheckpointError, ValueError, TypeError, OSError) as e:
+        print(f"fastinit checkpoint: error: {e}", file=sys.stderr)
+        return 2
+    el = time.perf_counter() - t0
+    if index is None:
+        rank, world = _rank_world(a.rank, a.world)
+        print(f"rank {rank} of {world}: wrote its part of {a.out} in {el:.1f} s; the last rank to finish "
+              f"writes the index")
+    else:
+        size = index["metadata"]["total_size"]
+        files = sorted(set(index["weight_map"].values()))
+        print(f"wrote {a.out}: {len(index['weight_map'])} tensors, {size / 1e9:.3f} GB in {len(files)} file(s), "
+              f"{el:.1f} s ({size / 1e9 / el:.2f} GB/s), seed {a.seed}, scheme {a.scheme}, "
+              f"dtype {index['metadata']['fastinit']['dtype'] or 'as built'}")
+    return 0
+
+
+def main_verify(argv):
+    import argparse
+    ap = argparse.ArgumentParser(
+        prog="python -m fastinit verify",
+        description="Recompute every tensor of a checkpoint written by `python -m fastinit checkpoint` from its "
+                    "manifest, in blocks, and name every tensor that differs from the file or its digest.")
+    ap.add_argument("out", metavar="OUT")
+    ap.add_argument("--model", default=None, help="the model (config.json or package.module:factory) when the "
+                                                  "manifest does not say")
+    ap.add_argument("--model-class", default=None)
+    ap.add_argument("--rank", type=int, default=None)
+    ap.add_argument("--world", type=int, default=None)
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        model = build_meta(a.model, model_class=a.model_class) if a.model else None
+        bad = verify_checkpoint(a.out, model, rank=a.rank, world=a.world, progress=False if a.quiet else None)
+    except (CheckpointError, ValueError, TypeError, OSError) as e:
+        print(f"fastinit verify: error: {e}", file=sys.stderr)
+        return 2
+    el = time.perf_counter() - t0
+    if bad:
+        print(f"{a.out}: {len(bad)} tensor(s) differ from what the manifest's seed gives:", file=sys.stderr)
+        for n in bad:
+            print(f"  {n}", file=sys.stderr)
+        return 1
+    print(f"{a.out}: every tensor is what the manifest's seed gives ({el:.1f} s)")
+    return 0
