@@ -142,6 +142,44 @@ def main(rank, world, port, case):
                 for name, b in model.named_buffers():
                     assert torch.equal(b, ref[name]), (arch, layout, name)
                 assert n > 0
+    elif case == "checkpoint":
+        # every rank writes its part of one checkpoint into one directory: the files one process
+        # writes; each verifies its run of bytes, and checks the shards it holds of an FSDP2
+        # model against the checkpoint's manifest without reading the tensors
+        import filecmp
+        import shutil
+        import tempfile
+
+        import hf_models
+        from torch.distributed.fsdp import fully_shard
+        root = os.path.join(tempfile.gettempdir(), f"fastinit-ckpt-{port}")
+        kw = dict(seed=SEED, dtype=torch.bfloat16, max_shard_size="20KB", progress=False)
+        for arch in ("llama", "mixtral", "gpt2"):
+            out = os.path.join(root, arch)
+            ft.save_checkpoint(hf_models.build(arch, "meta"), out, rank=rank, world=world, **kw)
+            dist.barrier()
+            if rank == 0:
+                single = out + "-single"
+                ft.save_checkpoint(hf_models.build(arch, "meta"), single, rank=0, world=1, **kw)
+                names = sorted(os.listdir(single))
+                assert sorted(os.listdir(out)) == names, (arch, os.listdir(out))
+                differ = [f for f in names if not filecmp.cmp(os.path.join(out, f), os.path.join(single, f),
+                                                              shallow=False)]
+                assert not differ, (arch, differ)
+            assert ft.verify_checkpoint(out, rank=rank, world=world) == [], arch
+            model = hf_models.build(arch, "meta")
+            fully_shard(model, mesh=mesh)
+            ft.materialize_(model, "cpu", seed=SEED, dtype=torch.bfloat16)
+            assert ft.verify_module(model, out) == [], arch
+            name, p = max(model.named_parameters(), key=lambda kv: kv[1].numel())
+            local = p._local_tensor
+            if local.numel():
+                with torch.no_grad():
+                    local.view(-1)[local.numel() // 2] += 1
+                assert ft.verify_module(model, out) == [name], arch
+            dist.barrier()
+        if rank == 0:
+            shutil.rmtree(root, ignore_errors=True)
     else:
         raise SystemExit(f"unknown case {case}")
     dist.barrier()

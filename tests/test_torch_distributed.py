@@ -48,10 +48,12 @@ def _run_ranks(world, argv, ok_line, **popen):
 
 
 @pytest.mark.parametrize("world", [2, 4])
-@pytest.mark.parametrize("case", ["tp", "dims", "fsdp", "program"])
+@pytest.mark.parametrize("case", ["tp", "dims", "fsdp", "program", "checkpoint"])
 def test_gathered_shards_equal_single_process(world, case):
-    if case == "program":
+    if case in ("program", "checkpoint"):
         pytest.importorskip("transformers")
+    if case == "checkpoint":
+        pytest.importorskip("safetensors")
     _run_ranks(world, lambda r, port: [sys.executable, WORKER, str(r), str(world), str(port), case],
                lambda r: f"rank {r}/{world} {case}: ok")
 

@@ -594,7 +594,9 @@ def _marker(out, pid, rank, world):
 
 
 def _ours(entry, pid):
-    return entry.startswith(".") and pid in entry and (entry.endswith(".partial") or entry.endswith(".json"))
+    """A temporary file or marker of this plan (another rank's, or a killed
+    run's of the same command: it is rewritten)."""
+    return entry.startswith(".") and pid in entry
 
 
 def _checkpoint_like(entry):
