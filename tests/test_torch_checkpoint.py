@@ -143,6 +143,37 @@ def test_moe_experts_saved_per_expert_as_save_pretrained_does(written):
     assert torch.equal(w3, fused[2, fused.shape[1] // 2:])
 
 
+def test_one_file_is_save_pretrained_s_with_the_manifest_in_its_header(tmp_path):
+    """One file: ``model.safetensors`` and no index, as save_pretrained
+    writes it; the same tensors and header but for the manifest beside
+    ``"format": "pt"``; verify reads the manifest there, and names a
+    tampered digest."""
+    import struct
+    d, ref = tmp_path / "d", tmp_path / "ref"
+    index = ft.save_checkpoint(build("llama_tied"), d, seed=SEED, dtype=torch.bfloat16, progress=False)
+    ft.materialize_(build("llama_tied"), "cpu", seed=SEED, dtype=torch.bfloat16).save_pretrained(ref)
+    assert files(d) == files(ref) == sorted(["config.json", "generation_config.json", C.SINGLE])
+
+    def header(path):
+        with open(path, "rb") as fh:
+            n = struct.unpack("<Q", fh.read(8))[0]
+            return json.loads(fh.read(n)), 8 + n
+    (mine, hm), (theirs, ht) = header(d / C.SINGLE), header(ref / C.SINGLE)
+    man = json.loads(mine["__metadata__"].pop("fastinit"))
+    assert mine == theirs and man["digests"] == index["metadata"]["fastinit"]["digests"]
+    assert man["seed"] == SEED and set(man["digests"]) == set(theirs) - {"__metadata__"}
+    assert (d / C.SINGLE).read_bytes()[hm:] == (ref / C.SINGLE).read_bytes()[ht:]
+    assert ft.verify_checkpoint(d) == []
+    loaded, info = tf.LlamaForCausalLM.from_pretrained(d, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert ft.verify_module(loaded, d) == []
+    raw = bytearray((d / C.SINGLE).read_bytes())
+    at = raw.index(man["digests"]["model.embed_tokens.weight"].encode())   # a unique digest
+    raw[at:at + 1] = b"f" if raw[at:at + 1] != b"f" else b"e"
+    (d / C.SINGLE).write_bytes(bytes(raw))
+    assert ft.verify_checkpoint(d) == ["model.embed_tokens.weight (digest)"]
+
+
 def test_whisper_computed_table_is_saved(written):
     """Whisper's encoder positions: a sinusoidal table its init computes."""
     d, _, model = written["whisper", torch.float32]
@@ -157,9 +188,10 @@ def test_shard_size_only_moves_bytes(written, tmp_path):
     d, _, _ = written["mixtral", torch.bfloat16]
     one = tmp_path / "one"
     ft.save_checkpoint(build("mixtral"), one, seed=SEED, dtype=torch.bfloat16, progress=False)
-    assert files(one) == sorted(["config.json", "generation_config.json", C.SINGLE, C.INDEX])
+    # one file, no index (as save_pretrained writes it): the manifest is in its header
+    assert files(one) == sorted(["config.json", "generation_config.json", C.SINGLE])
     small = json.loads((d / C.INDEX).read_text())
-    big = json.loads((one / C.INDEX).read_text())
+    big = C.read_index(one)
     assert set(big["weight_map"].values()) == {C.SINGLE}
     assert big["metadata"]["fastinit"]["digests"].keys() == small["metadata"]["fastinit"]["digests"].keys()
     with safe_open(one / C.SINGLE, "pt") as whole:
@@ -178,10 +210,11 @@ def test_any_world_writes_the_same_bytes(written, arch, tmp_path):
     ref, _, _ = written[arch, torch.bfloat16]
     for world in (1, 2, 3):
         d = tmp_path / f"w{world}"
-        plan = C.Plan(build(arch), seed=SEED, dtype=torch.bfloat16, max_shard_size=SHARD)
+        plan = C.Plan(build(arch), seed=SEED, dtype=torch.bfloat16, max_shard_size=SHARD,
+                      source=C._source_spec(build(arch), None))
         cfg = C._config_files(build(arch), torch.bfloat16)
-        results = [C.write_plan(plan, d, rank=r, world=world, progress=False, config_files=cfg,
-                                source=C._source_spec(build(arch), None)) for r in range(world)]
+        results = [C.write_plan(plan, d, rank=r, world=world, progress=False, config_files=cfg)
+                   for r in range(world)]
         assert [r is None for r in results] == [True] * (world - 1) + [False]
         assert files(d) == files(ref), world
         assert same_files(d, ref, files(ref)) == [], world
@@ -278,8 +311,7 @@ def test_a_factory_model(tmp_path):
         assert set(fh.keys()) == set(sd)
         for k in fh.keys():
             assert torch.equal(fh.get_tensor(k), sd[k]), k
-    assert json.loads((out / C.INDEX).read_text())["metadata"]["fastinit"]["source"] == \
-        {"factory": "test_torch_program:TitanLlama"}
+    assert C.read_index(out)["metadata"]["fastinit"]["source"] == {"factory": "test_torch_program:TitanLlama"}
     r = _cli("verify", str(out), "--quiet")
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -288,10 +320,10 @@ def test_blocks_cross_tensors_and_files(tmp_path, monkeypatch):
     """A block smaller than a tensor, not a multiple of its rows: the
     same bytes (tensors cut into flat runs of boxes, rows split)."""
     ref = tmp_path / "ref"
-    ft.save_checkpoint(build("qwen2"), ref, seed=1, dtype=torch.float32, progress=False)
+    ft.save_checkpoint(build("qwen2"), ref, seed=1, dtype=torch.float32, progress=False, max_shard_size=SHARD)
     monkeypatch.setattr(C, "BLOCK", 4096 + 8)                # 8-aligned; not O_DIRECT-aligned: buffered writes
     small = tmp_path / "small"
-    ft.save_checkpoint(build("qwen2"), small, seed=1, dtype=torch.float32, progress=False)
+    ft.save_checkpoint(build("qwen2"), small, seed=1, dtype=torch.float32, progress=False, max_shard_size=SHARD)
     for f in files(ref):
         if f == C.INDEX:
             continue                                          # digests are per block
@@ -331,8 +363,7 @@ def test_bad_input_refused_before_anything_is_written(tmp_path):
     assert os.listdir(full) == ["notes.txt"]
     ft.save_checkpoint(build("llama_tied"), full, seed=1, progress=False, max_shard_size="10KB", overwrite=True)
     ft.save_checkpoint(m, full, seed=1, progress=False, overwrite=True)      # another model, fewer shards
-    assert sorted(os.listdir(full)) == sorted(["notes.txt", "config.json", "generation_config.json", C.SINGLE,
-                                               C.INDEX])
+    assert sorted(os.listdir(full)) == sorted(["notes.txt", "config.json", "generation_config.json", C.SINGLE])
     assert ft.verify_checkpoint(full) == []
 
 

@@ -170,7 +170,7 @@ class Plan:
     """
 
     def __init__(self, module, *, seed, scheme="own", dtype=None, max_shard_size="5GB", overrides=None,
-                 original_format=True, scheme_options=None):
+                 original_format=True, scheme_options=None, source=None):
         from ._module import _InitSchedule
         if dtype is not None and dtype not in FLOATS:
             raise TypeError(f"dtype must be None or one of {_dtypes.SUPPORTED} (what fastinit fills); got {dtype!r}")
@@ -191,6 +191,7 @@ class Plan:
         overrides_ = dict(sched.overrides)
         self.sources = {n: _Source(n, t, fills.get(n), overrides_.get(n), self.seed, dtype)
                         for n, t in self.tensors.items()}
+        self.source = source
         self.saved = self._saved(module)
         self.files = self._files()
         self.total_size = sum(f.size for f in self.files)
@@ -243,14 +244,20 @@ class Plan:
             raise CheckpointError("two saved tensors have the same name")
         return out
 
-    def _files(self):
+    def _files(self, digests=None):
         """``huggingface_hub.split_torch_state_dict_into_shards`` as it
         splits real tensors: in state-dict order, a new shard when the next
         tensor would pass ``max_shard_size``, one of its own when it is
         larger; tensors sharing a storage (views of one fused tensor) count
         its size once and go with the first.  Called on the meta model's
         tensors it could not group them (meta storages have no identity),
-        hence restated here."""
+        hence restated here.
+
+        One file has no index (as ``save_pretrained`` writes it; tools
+        such as torchtitan's state-dict adapters read an index's file
+        names as shard numbers): its header's metadata holds the manifest,
+        as a JSON string beside ``"format": "pt"``, with ``digests`` (until
+        they are known, zeros of the same length)."""
         shards, current, size = [], [], 0
         first = {}
         for s in self.saved:
@@ -282,7 +289,10 @@ class Plan:
             for s in members:
                 rel.append((s, off, off + s.nbytes))
                 off += s.nbytes
-            header = _header(rel, {"format": "pt"})
+            metadata = {"format": "pt"}
+            if n == 1:
+                metadata["fastinit"] = self.manifest_text(digests)
+            header = _header(rel, metadata)
             h = len(header)
             files.append(File(fname, header, tuple((s, h + b, h + e) for s, b, e in rel), h + off))
         return files
@@ -328,8 +338,17 @@ class Plan:
             parts.append((s.name, lo - b, hi - b))
         return parts
 
-    def manifest(self, source=None):
+    def manifest_text(self, digests=None):
+        """The manifest of a one-file checkpoint, for its header (a fixed
+        length whatever the digests)."""
+        if digests is None:
+            digests = {s.name: "0" * 64 for s in self.saved}
+        return json.dumps({**self.manifest(), "digests": dict(sorted(digests.items()))}, sort_keys=True,
+                          separators=(",", ":"))
+
+    def manifest(self):
         from .. import CONTRACT_VERSION, __version__
+        source = self.source
         dt = self.dtype if self.dtype is not None else None
         return {"format": MANIFEST_FORMAT, "seed": self.seed, "scheme": self.scheme,
                 "dtype": None if dt is None else str(dt).removeprefix("torch."),
@@ -641,15 +660,14 @@ def _atomic_write(path, data):
     os.replace(tmp, path)
 
 
-def write_plan(plan, out, *, rank=None, world=None, overwrite=False, progress=None, config_files=None,
-               source=None):
+def write_plan(plan, out, *, rank=None, world=None, overwrite=False, progress=None, config_files=None):
     """Write this rank's blocks of ``plan`` into ``out``; the last rank to
     finish renames the files and writes the index.  Returns the index
     (a dict) from the rank that wrote it, else None."""
     rank, world = _rank_world(rank, world)
     out = os.fspath(out)
     meta = {"total_parameters": _total_parameters(plan), "total_size": plan.storage_size}
-    man = plan.manifest(source)
+    man = plan.manifest()
     pid = _plan_id([meta, man], plan, world)
     _prepare_dir(out, pid, overwrite)
     blocks = plan.mine(rank, world)
@@ -776,16 +794,34 @@ def _finalize(plan, out, pid, world, meta, man, config_files):
             digests[s.name] = _digest(got[c] for c in cells) if te > tb else hashlib.sha256(b"").hexdigest()
     index = {"metadata": {**meta, "fastinit": {**man, "digests": dict(sorted(digests.items()))}},
              "weight_map": plan.weight_map}
+    single = len(plan.files) == 1
+    if single:                            # the manifest with its digests, into the header
+        header = plan._files(digests)[0].header
+        if len(header) != len(plan.files[0].header):
+            raise AssertionError("the manifest's length moved with its digests")
+        tmp = _tmp(out, plan.files[0].name, pid)
+        try:
+            fd = os.open(tmp, os.O_WRONLY)
+        except FileNotFoundError:
+            if not os.path.exists(os.path.join(out, plan.files[0].name)):
+                raise
+        else:
+            try:
+                os.pwrite(fd, header, 0)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    for fname, data in (config_files or {}).items():
+        _atomic_write(os.path.join(out, fname), data)
     for f in plan.files:
         try:
             os.replace(_tmp(out, f.name, pid), os.path.join(out, f.name))
         except FileNotFoundError:
             if not os.path.exists(os.path.join(out, f.name)):
                 raise
-    for fname, data in (config_files or {}).items():
-        _atomic_write(os.path.join(out, fname), data)
     _fsync_dir(out)
-    _atomic_write(os.path.join(out, INDEX), (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
+    if not single:
+        _atomic_write(os.path.join(out, INDEX), (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
     for m in markers:
         try:
             os.remove(m)
@@ -803,6 +839,11 @@ def verify_plan(plan, out, *, rank=None, world=None, progress=None):
     rank, world = _rank_world(rank, world)
     out = os.fspath(out)
     index = read_index(out)
+    digests = index["metadata"]["fastinit"].get("digests", {})
+    if len(plan.files) == 1:              # the expected header holds the file's own digests (checked below)
+        expected = plan._files({n: digests.get(n, "0" * 64) for n in plan.weight_map})
+        if len(expected[0].header) == len(plan.files[0].header):
+            plan.files = expected
     bad = set()
     if index["weight_map"] != plan.weight_map:
         extra = set(index["weight_map"]) ^ set(plan.weight_map)
@@ -820,7 +861,6 @@ def verify_plan(plan, out, *, rank=None, world=None, progress=None):
                 direct[i] = os.open(p, os.O_RDONLY | getattr(os, "O_DIRECT", 0)) if hasattr(os, "O_DIRECT") else None
             except OSError:
                 direct[i] = None
-    digests = index["metadata"]["fastinit"].get("digests", {})
     hashes = []
     scratch = mmap.mmap(-1, BLOCK)            # page-aligned, for O_DIRECT
 
@@ -874,12 +914,26 @@ def verify_plan(plan, out, *, rank=None, world=None, progress=None):
 
 
 def read_index(out):
-    path = os.path.join(os.fspath(out), INDEX)
-    try:
+    """The index of the checkpoint in ``out`` (``{"metadata": {...,
+    "fastinit": manifest}, "weight_map": ...}``); for a one-file
+    checkpoint, built from its header (its manifest is there)."""
+    out = os.fspath(out)
+    path = os.path.join(out, INDEX)
+    single = os.path.join(out, SINGLE)
+    if os.path.isfile(path):
         with open(path, encoding="utf-8") as fh:
             index = json.load(fh)
-    except FileNotFoundError:
-        raise CheckpointError(f"{out} holds no {INDEX}: not a complete checkpoint") from None
+    elif os.path.isfile(single):
+        with open(single, "rb") as fh:
+            n = struct.unpack("<Q", fh.read(8))[0]
+            header = json.loads(fh.read(min(n, 1 << 30)))
+        meta = header.pop("__metadata__", {}) or {}
+        index = {"metadata": {}, "weight_map": {k: SINGLE for k in header}}
+        if "fastinit" in meta:
+            index["metadata"]["fastinit"] = json.loads(meta["fastinit"])
+        path = single
+    else:
+        raise CheckpointError(f"{out} holds neither {INDEX} nor {SINGLE}: not a complete checkpoint")
     if "fastinit" not in index.get("metadata", {}):
         raise CheckpointError(f"{path} has no fastinit manifest: not written by fastinit")
     return index
@@ -1000,9 +1054,9 @@ def save_checkpoint(module, out, *, seed, scheme="own", dtype=None, max_shard_si
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
     plan = Plan(module, seed=seed, scheme=scheme, dtype=dtype, max_shard_size=max_shard_size, overrides=overrides,
-                original_format=original_format, scheme_options=scheme_options)
+                original_format=original_format, scheme_options=scheme_options, source=_source_spec(module, source))
     return write_plan(plan, out, rank=rank, world=world, overwrite=overwrite, progress=progress,
-                      config_files=_config_files(module, dtype), source=_source_spec(module, source))
+                      config_files=_config_files(module, dtype))
 
 
 def _plan_from_manifest(out, module=None, overrides=None, scheme_options=None):
@@ -1015,7 +1069,8 @@ def _plan_from_manifest(out, module=None, overrides=None, scheme_options=None):
         module = build_meta(out, manifest=man)
     dtype = None if man["dtype"] is None else getattr(torch, man["dtype"])
     plan = Plan(module, seed=man["seed"], scheme=man["scheme"], dtype=dtype, max_shard_size=man["max_shard_size"],
-                overrides=overrides, original_format=man["original_format"], scheme_options=scheme_options)
+                overrides=overrides, original_format=man["original_format"], scheme_options=scheme_options,
+                source=man.get("source"))
     return plan, man
 
 

@@ -759,8 +759,9 @@ def program_name(module):
     """What ``record`` runs for ``module``, in words."""
     if _is_hf(module):
         return "each module's reset_parameters, then Hugging Face's initialize_weights()"
-    if callable(getattr(module, "init_weights", None)):
-        return "each module's reset_parameters, then the model's init_weights()"
+    for name in ("init_weights", "init_states"):
+        if callable(getattr(module, name, None)):
+            return f"each module's reset_parameters, then the model's {name}()"
     return "each module's reset_parameters"
 
 
@@ -812,7 +813,10 @@ def _no_arguments(fn):
 def _top_program(module):
     if _is_hf(module):
         return functools.partial(_hf_initialize_weights, module)
+    # torchtitan's models: init_weights (to 0.2), init_states (0.3)
     fn = getattr(module, "init_weights", None)
+    if not callable(fn):
+        fn = getattr(module, "init_states", None)
     if not callable(fn):
         return None
     try:
