@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+from fastinit._bench.machine import _cpu_model
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CONFIG = os.path.join(HERE, "configs", "llama3-8b.json")
 METHODS = ("dd", "dd-direct", "fastinit", "verify", "torch")
@@ -40,17 +42,6 @@ os.sync()
 t3 = time.perf_counter()
 print("TIMES", t1 - t0, t2 - t1, t3 - t2)
 """
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def timed_rss(cmd, **kw):
@@ -137,7 +128,7 @@ def run(argv=None):
     finally:
         shutil.rmtree(root, ignore_errors=True)
     by = {r["method"]: r for r in rows}
-    meta = dict(cpu=cpu_model(), cores=os.cpu_count(), config=os.path.basename(a.config), dtype=a.dtype,
+    meta = dict(cpu=_cpu_model(), cores=os.cpu_count(), config=os.path.basename(a.config), dtype=a.dtype,
                 bytes=nbytes, params=nparams, date=time.strftime("%Y-%m-%d"), python=platform.python_version())
     print(f"{meta['config']} ({nparams / 1e9:.2f} G parameters, {nbytes / 1e9:.2f} GB in {a.dtype}) on "
           f"{meta['cpu']} ({meta['cores']} cores)")

@@ -313,7 +313,7 @@ class Plan:
         """This rank's blocks: a contiguous run of ``total_size / world`` bytes."""
         out, before = [], 0
         for blk in self.blocks():
-            if before * world // max(1, self.total_size) == rank or (world == 1):
+            if world == 1 or before * world // self.total_size == rank:
                 out.append(blk)
             before += blk[2] - blk[1]
         return out
@@ -349,9 +349,8 @@ class Plan:
     def manifest(self):
         from .. import CONTRACT_VERSION, __version__
         source = self.source
-        dt = self.dtype if self.dtype is not None else None
         return {"format": MANIFEST_FORMAT, "seed": self.seed, "scheme": self.scheme,
-                "dtype": None if dt is None else str(dt).removeprefix("torch."),
+                "dtype": None if self.dtype is None else str(self.dtype).removeprefix("torch."),
                 "original_format": self.original_format, "max_shard_size": self.max_shard_size,
                 "contract_version": CONTRACT_VERSION, "fastinit_version": __version__,
                 "block": BLOCK, "digest": "sha256 of the sha256 of each part of the tensor within one "
