@@ -316,6 +316,26 @@ def test_a_factory_model(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+@pytest.mark.parametrize("arch", ["llama_tied", "gpt2"])
+def test_a_named_recipe_with_options(arch, tmp_path):
+    """``--scheme megatron --option init_method_std=0.01``: save_pretrained's
+    bytes for materialize_'s model under the same recipe; the manifest keeps
+    the options, so verify needs nothing more."""
+    cfg = tmp_path / "config.json"
+    build(arch).config.to_json_file(cfg)
+    d, ref = tmp_path / "d", tmp_path / "ref"
+    r = _cli("checkpoint", str(cfg), str(d), "--seed", "4", "--scheme", "megatron", "--option",
+             "init_method_std=0.01", "--dtype", "float32", "--max-shard-size", SHARD, "--quiet")
+    assert r.returncode == 0, r.stderr
+    m = ft.materialize_(build(arch), "cpu", seed=4, scheme="megatron", init_method_std=0.01)
+    m.save_pretrained(ref, max_shard_size=SHARD)
+    names = [f for f in files(ref) if f.endswith(".safetensors")]
+    assert len(names) > 1 and same_files(d, ref, names) == []
+    assert C.read_index(d)["metadata"]["fastinit"]["scheme_options"] == {"init_method_std": 0.01}
+    assert ft.verify_checkpoint(d) == [] and ft.verify_module(m, d) == []
+    assert _cli("checkpoint", str(cfg), str(tmp_path / "e"), "--seed", "4", "--option", "std").returncode == 2
+
+
 def test_blocks_cross_tensors_and_files(tmp_path, monkeypatch):
     """A block smaller than a tensor, not a multiple of its rows: the
     same bytes (tensors cut into flat runs of boxes, rows split)."""

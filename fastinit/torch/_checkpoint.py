@@ -178,6 +178,12 @@ class Plan:
         self.seed, self.scheme, self.dtype = seed, scheme, dtype
         self.original_format = bool(original_format)
         opts = dict(scheme_options or {})
+        try:
+            json.dumps(opts)
+        except TypeError:
+            raise TypeError(f"scheme options must be numbers, strings or lists of them (the manifest records "
+                            f"them); got {opts!r}") from None
+        self.scheme_options = opts
         self.schedule = sched = _InitSchedule(module, seed, scheme, overrides, True, opts, materializing=True,
                                               dtype=dtype)
         self.seed = sched.seed
@@ -355,7 +361,8 @@ class Plan:
                 "contract_version": CONTRACT_VERSION, "fastinit_version": __version__,
                 "block": BLOCK, "digest": "sha256 of the sha256 of each part of the tensor within one "
                                           f"{BLOCK >> 20} MiB block of its file",
-                "overrides": bool(self.schedule.overrides), "source": source}
+                "scheme_options": self.scheme_options, "overrides": bool(self.schedule.overrides),
+                "source": source}
 
 
 class _Views(torch.overrides.TorchFunctionMode):
@@ -1068,7 +1075,8 @@ def _plan_from_manifest(out, module=None, overrides=None, scheme_options=None):
         module = build_meta(out, manifest=man)
     dtype = None if man["dtype"] is None else getattr(torch, man["dtype"])
     plan = Plan(module, seed=man["seed"], scheme=man["scheme"], dtype=dtype, max_shard_size=man["max_shard_size"],
-                overrides=overrides, original_format=man["original_format"], scheme_options=scheme_options,
+                overrides=overrides, original_format=man["original_format"],
+                scheme_options={**man.get("scheme_options", {}), **(scheme_options or {})},
                 source=man.get("source"))
     return plan, man
 
@@ -1193,6 +1201,8 @@ def main_checkpoint(argv):
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--scheme", default="own", help="'own' (the model's own init program, the default) or a named "
                                                     "recipe: torch, hf, megatron, olmo, torchtitan")
+    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="a named recipe's option (megatron's init_method_std=0.01, ...); repeatable")
     ap.add_argument("--dtype", choices=sorted(_DTYPES), default=None,
                     help="floating tensors' dtype (default: the config's dtype, else as the model is built)")
     ap.add_argument("--max-shard-size", default="5GB", help="as save_pretrained: 5GB, 500MiB, bytes")
@@ -1208,12 +1218,21 @@ def main_checkpoint(argv):
     t0 = time.perf_counter()
     try:
         dtype = _DTYPES[a.dtype] if a.dtype else _config_dtype(a.model)
+        opts = {}
+        for o in a.option:
+            k, eq, v = o.partition("=")
+            if not eq or not k:
+                raise ValueError(f"--option must be KEY=VALUE; got {o!r}")
+            try:
+                opts[k] = json.loads(v)
+            except ValueError:
+                opts[k] = v
         model = build_meta(a.model, model_class=a.model_class)
         source = a.model if (":" in a.model and not os.path.exists(a.model)) else None
         index = save_checkpoint(model, a.out, seed=a.seed, scheme=a.scheme, dtype=dtype,
                                 max_shard_size=a.max_shard_size, original_format=not a.model_format,
                                 rank=a.rank, world=a.world, overwrite=a.overwrite,
-                                progress=False if a.quiet else None, source=source)
+                                progress=False if a.quiet else None, source=source, **opts)
     except (CheckpointError, ValueError, TypeError, OSError) as e:
         print(f"fastinit checkpoint: error: {e}", file=sys.stderr)
         return 2
