@@ -465,3 +465,39 @@ def test_killed_process_leaves_no_final_name(tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads((out / C.INDEX).read_text())["metadata"]["fastinit"]["seed"] == 2
     assert not any(f.startswith(".") for f in os.listdir(out))
+
+
+def test_which_class_a_config_builds(tmp_path):
+    """architectures[0], else the causal-LM Auto class, else AutoModel;
+    --model-class wins; all on the meta device."""
+    cfg = tmp_path / "config.json"
+    build("gpt2").config.to_json_file(cfg)
+    d = json.loads(cfg.read_text())
+    d.pop("architectures", None)
+    cfg.write_text(json.dumps(d))
+    m = C.build_meta(cfg)
+    assert type(m).__name__ == "GPT2LMHeadModel" and all(p.is_meta for p in m.parameters())
+    assert type(C.build_meta(cfg, model_class="GPT2Model")).__name__ == "GPT2Model"
+    assert type(C.build_meta(tmp_path)).__name__ == "GPT2LMHeadModel"          # the directory holding it
+    vit = tmp_path / "vit.json"
+    hf_models.configs()["vit"][1].to_json_file(vit)
+    d = json.loads(vit.read_text())
+    d.pop("architectures", None)
+    vit.write_text(json.dumps(d))
+    assert type(C.build_meta(vit)).__name__ == "ViTModel"                     # no causal LM: AutoModel
+    d["architectures"] = ["ViTForImageClassification"]
+    vit.write_text(json.dumps(d))
+    assert type(C.build_meta(vit)).__name__ == "ViTForImageClassification"
+
+
+def test_progress_line_on_a_terminal_only(capsys):
+    bar = C._Progress(4e9, 3, "checkpoint", enabled=True)
+    bar.update(2e9, 1)
+    bar.update(2e9, 3)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "checkpoint: 3/3 tensors  4.00/4.00 GB" in err and "GB/s" in err and "s left" in err
+    quiet = C._Progress(4e9, 3, "checkpoint")          # stderr is not a terminal under pytest
+    quiet.update(4e9, 3)
+    quiet.close()
+    assert capsys.readouterr().err == ""
