@@ -466,16 +466,6 @@ class _Source:
             self.write(seg[pos:pos + n].view(sizes), offs)
             pos += n
 
-    def fill_box(self, local, offsets):
-        """``local`` (any strided box), in chunks of rows of at most BLOCK bytes."""
-        if local.dim() == 0 or local.numel() == 0:
-            if local.numel():
-                self.write(local, offsets)
-            return
-        rows = max(1, BLOCK // max(1, local[0].numel() * local.element_size()))
-        for r in range(0, local.shape[0], rows):
-            self.write(local[r:r + rows], (offsets[0] + r, *offsets[1:]))
-
 
 # ----------------------------------------------------------------- writing
 def _digest(hexes):
