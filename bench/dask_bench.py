@@ -3,7 +3,7 @@ and a Zarr store larger than memory.
 
     python bench/dask_bench.py                       # 2^30 float32 on 2 single-thread workers; 2^33 to Zarr
     python bench/dask_bench.py --log2 24 --zarr-log2 26 --json PATH    # smaller
-    pytest bench/test_dask.py --benchmark-disable    # smoke run
+    pytest bench/test_dask_bench.py --benchmark-disable    # smoke run
 
 1. Generation: each array is persisted on a ``LocalCluster`` (2 worker
    processes, 1 thread each; the same chunks, 2^24 elements by default) and

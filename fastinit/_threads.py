@@ -58,11 +58,23 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+#: numba's private flag "the thread pool is up" (tests/test_numba_internals.py
+#: holds every private name fastinit uses).  Without it, asking
+#: ``numba.get_num_threads()`` would start numba's pool for nothing: say so
+#: once, and use ``NUMBA_NUM_THREADS``.
+_HAVE_POOL_FLAG = hasattr(_numba_parallel, "_is_initialized")
+if not _HAVE_POOL_FLAG:
+    import warnings
+    warnings.warn(f"numba {numba.__version__} has no numba.np.ufunc.parallel._is_initialized: fastinit uses "
+                  f"NUMBA_NUM_THREADS and ignores numba.set_num_threads (supported: the numba range in "
+                  f"fastinit's pyproject.toml)", RuntimeWarning, stacklevel=2)
+
+
 def num_threads():
     """numba's thread count for the calling thread: ``numba.get_num_threads()``
     once numba's thread pool is up (``numba.set_num_threads`` starts it),
     else ``NUMBA_NUM_THREADS``, without starting numba's pool for nothing."""
-    if getattr(_numba_parallel, "_is_initialized", True):
+    if _HAVE_POOL_FLAG and _numba_parallel._is_initialized:
         return numba.get_num_threads()
     return numba.config.NUMBA_NUM_THREADS
 

@@ -2,7 +2,7 @@
 store written chunk by chunk (``bench/dask_bench.py``).
 
     python bench/dask_bench.py                       # 2^30 float32, and 2^33 (32 GiB) to Zarr
-    pytest bench/test_dask.py --benchmark-disable    # smoke run: small sizes
+    pytest bench/test_dask_bench.py --benchmark-disable    # smoke run: small sizes
 
 The full run's figures are in bench/NOTES.md and the README.
 """
