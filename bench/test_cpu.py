@@ -58,7 +58,7 @@ def _record(benchmark, n, buf):
     """Record the case's rate beside the machine's write ceiling for a
     buffer like ``buf`` (the same size and dtype), measured in the same
     test: the fastest of the plain stores that ``python -m fastinit bench``
-    times (NumPy ``fill`` on one thread, on all threads, and streaming
+    times (NumPy ``fill`` on one thread, on all threads, and non-temporal
     stores on all threads).  The one-thread ``fill`` is kept as well."""
     from fastinit._bench.peers import _plain_stores
     rates = {method: _rate(fn, n) for _, method, fn, _ in _plain_stores(buf)}

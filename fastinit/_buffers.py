@@ -51,14 +51,14 @@ def _from_torch(t, name):
 #: DLPack device types (dlpack.h, DLDeviceType): host, CUDA, CUDA managed.
 DL_CPU, DL_CUDA, DL_CUDA_MANAGED = 1, 2, 13
 #: CUDA array interface / DLPack stream handles with a fixed meaning.
-LEGACY_DEFAULT_STREAM = 1
+LEGACY_DEFAULT_CUDA_STREAM = 1
 
 
 class CudaBuffer:
     """A buffer in GPU memory, described by its pointer: everything the CUDA
     path needs and nothing that needs numba-cuda to find out.
 
-    ``strides`` are in bytes; ``stream`` is the producer's stream handle (an
+    ``strides`` are in bytes; ``cuda_stream`` is the producer's CUDA stream handle (an
     int, as in the CUDA array interface) or None when the producer asks for
     no ordering; ``device`` is the device ordinal or None (the pointer's
     device, asked of the driver at launch); ``owner`` keeps the memory (and a
@@ -67,10 +67,10 @@ class CudaBuffer:
     after its work, but nothing orders its later work after ours).
     """
 
-    def __init__(self, ptr, shape, strides, kind, device, stream, owner, sync_after=False):
+    def __init__(self, ptr, shape, strides, kind, device, cuda_stream, owner, sync_after=False):
         self.ptr, self.shape, self.strides, self.kind = int(ptr), tuple(shape), tuple(strides), kind
         self.itemsize = _dtypes.KINDS[kind].itemsize
-        self.device, self.stream, self.owner = device, stream, owner
+        self.device, self.cuda_stream, self.owner = device, cuda_stream, owner
         self.sync_after = sync_after
         self.size = 1
         for n in self.shape:
@@ -149,11 +149,11 @@ def dlpack_tensor(capsule, name):
 
 def _cuda_from_dlpack(buf, name):
     try:
-        capsule = buf.__dlpack__(stream=LEGACY_DEFAULT_STREAM)
+        capsule = buf.__dlpack__(stream=LEGACY_DEFAULT_CUDA_STREAM)
     except TypeError:
         capsule = buf.__dlpack__()
     ptr, shape, strides, kind, _, dev = dlpack_tensor(capsule, name)
-    return CudaBuffer(ptr, shape, strides, kind, dev, LEGACY_DEFAULT_STREAM, (buf, capsule), sync_after=True)
+    return CudaBuffer(ptr, shape, strides, kind, dev, LEGACY_DEFAULT_CUDA_STREAM, (buf, capsule), sync_after=True)
 
 
 def cuda_buffer(buf, name="buf"):

@@ -24,7 +24,7 @@ and cached on disk:
 
 The loops are built from ``_kernels``' element and block functions, which
 the CUDA kernels share; "constant" is NumPy's assignment or, for large
-runs, streaming stores (``fill``).
+runs, non-temporal stores (``fill``).
 
 Every kernel is one serial function compiled with ``nogil``; ``_threads``
 runs it on pieces of the buffer (``split``) on several threads at once.
@@ -42,8 +42,8 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from . import _dtypes, _kernels, _ops, _params, _transforms as T
 from ._buffers import Contig, Rows
-from ._ops import (STREAM_BYTES, STREAMING, jitable, native_f16, prefer_vector_width, runtime_value, store_fence,
-                   store_stream)
+from ._ops import (NONTEMPORAL_BYTES, NONTEMPORAL, jitable, native_f16, prefer_vector_width, runtime_value, store_fence,
+                   store_nontemporal)
 from ._kernels import row_start
 from ._philox import block_ms, block_pairs, block_words, key_and_stream
 
@@ -57,10 +57,10 @@ STAGE = 512               # elements per stage pass in the staged kernel (scratc
 WORDS_STAGED = {("uniform", "bf16")}
 ALIGN = 1 << 13           # elements: split points are multiples of this (whole blocks and stages)
 #: A contiguous constant fill of at least this many bytes (per thread's
-#: piece) bypasses the caches (``_make_stream``): such a buffer does not
+#: piece) bypasses the caches (``_make_nontemporal``): such a buffer does not
 #: stay in them anyway, and without the read for ownership the stores run
 #: at up to 2.6x NumPy's (bench/NOTES.md).
-STREAM_MIN_BYTES = 1 << 22
+NONTEMPORAL_MIN_BYTES = 1 << 22
 #: float32 -> float16 by the F16C instructions where the host (and numba's
 #: target CPU) has them, else by integer operations: the same bits.
 NATIVE_F16 = native_f16()
@@ -364,15 +364,15 @@ def _make_rows(core):
     return _jit(rows)
 
 
-def _make_stream():
+def _make_nontemporal():
     """The constant fill of a large contiguous run: plain stores up to the
-    first cache-line boundary, then a streaming store per cache line, plain
+    first cache-line boundary, then a non-temporal store per cache line, plain
     stores for the rest, and a fence (the filling thread's caller may hand
     the buffer to another thread)."""
     BUILD = _SOURCE
-    LINE = STREAM_BYTES
+    LINE = NONTEMPORAL_BYTES
 
-    def stream(out, v):
+    def nontemporal(out, v):
         assert BUILD == BUILD               # a cell naming the sources (see _jit)
         n = out.shape[0]
         size = out.itemsize
@@ -386,16 +386,16 @@ def _make_stream():
             out[i] = v
         nv = (n - head) // lanes
         for k in range(nv):
-            store_stream(out, head + k * lanes, v)
+            store_nontemporal(out, head + k * lanes, v)
         for i in range(head + nv * lanes, n):
             out[i] = v
         store_fence()
-    return _jit(stream)
+    return _jit(nontemporal)
 
 
-#: The streaming kernel depends only on the storage type: one build serves
+#: The non-temporal kernel depends only on the storage type: one build serves
 #: the kinds that share it (float16 and bfloat16 are both uint16 bits).
-_STREAM_KIND = {code: next(c for c, k in _dtypes.KINDS.items() if k.storage is kind.storage)
+_NONTEMPORAL_KIND = {code: next(c for c, k in _dtypes.KINDS.items() if k.storage is kind.storage)
                 for code, kind in _dtypes.KINDS.items()}
 
 _KERNELS = _kernels.KernelTable()
@@ -403,14 +403,14 @@ _KERNELS = _kernels.KernelTable()
 
 def kernel(dist, kind, loop):
     """The compiled kernel for (distribution, dtype kind, loop "contig" or
-    "rows", or "stream" for a large constant fill); one dispatcher per key
+    "rows", or "nontemporal" for a large constant fill); one dispatcher per key
     (numba compiles it once, under its lock)."""
     return _KERNELS.get_or_build((dist, kind, loop), _build)
 
 
 def _build(dist, kind, loop):
-    if loop == "stream":
-        return _make_stream()
+    if loop == "nontemporal":
+        return _make_nontemporal()
     family = _kernels.family(kind)
     encode = _kernels.encoder(kind, NATIVE_F16)
     value = _kernels.element_fn(dist, family, encode)
@@ -428,15 +428,15 @@ def fill(region, kind, dist, prm, seed, stream):
     a piece of one from ``split``) on the calling thread.
 
     "constant" draws no words, so its loop is a plain store.  A large
-    contiguous piece (``STREAM_MIN_BYTES``) is written with streaming stores
-    (``_make_stream``); anything else by NumPy's assignment, which is that
+    contiguous piece (``NONTEMPORAL_MIN_BYTES``) is written with non-temporal stores
+    (``_make_nontemporal``); anything else by NumPy's assignment, which is that
     loop already compiled and releases the GIL: the biases and norms of a
     model compile nothing (a numba twin of the CUDA constant kernel cost
     0.3-0.4 s to compile on a model's first build, bench/NOTES.md)."""
     if dist == "constant":
         value = prm.value if kind in _STORED_AS_COMPUTED else _stored(kind, prm.value)
-        if STREAMING and isinstance(region, Contig) and region.flat.nbytes >= STREAM_MIN_BYTES:
-            kernel(dist, _STREAM_KIND[kind], "stream")(region.flat, value)
+        if NONTEMPORAL and isinstance(region, Contig) and region.flat.nbytes >= NONTEMPORAL_MIN_BYTES:
+            kernel(dist, _NONTEMPORAL_KIND[kind], "nontemporal")(region.flat, value)
         else:
             _view(region)[...] = value
         return

@@ -353,7 +353,7 @@ def _grid(nwork):
     return max(1, min(int(cap), -(-nwork // tpb))), tpb
 
 
-def _stream(handle):
+def _cuda_stream(handle):
     """A numba stream for a CUDA-array-interface stream handle."""
     if SIMULATOR:
         return 0
@@ -421,7 +421,7 @@ def fill(region, dev, dist, prm, seed, stream):
             if SIMULATOR:
                 kern[grid, tpb](*args)
             else:
-                s = _stream(dev.stream)
+                s = _cuda_stream(dev.cuda_stream)
                 kern[grid, tpb, s](*args)
                 if dev.sync_after:
                     s.synchronize()

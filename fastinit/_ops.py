@@ -282,19 +282,19 @@ def runtime_value(typingctx, x):
     return x(x), codegen
 
 
-#: Streaming (non-temporal) stores: x86-64 has them (``movntps`` and
+#: Non-temporal stores: x86-64 has them (``movntps`` and
 #: kin, ordered by ``sfence``).
-STREAMING = platform.machine().lower() in ("x86_64", "amd64")
-#: Bytes one streaming store writes: a cache line.
-STREAM_BYTES = 64
+NONTEMPORAL = platform.machine().lower() in ("x86_64", "amd64")
+#: Bytes one non-temporal store writes: a cache line.
+NONTEMPORAL_BYTES = 64
 
 
 @intrinsic
-def store_stream(typingctx, arr, i, v):
-    """Write ``STREAM_BYTES`` of copies of ``v`` at ``arr[i:]``, bypassing
+def store_nontemporal(typingctx, arr, i, v):
+    """Write ``NONTEMPORAL_BYTES`` of copies of ``v`` at ``arr[i:]``, bypassing
     the caches (a non-temporal store): no read for ownership and no
     eviction of what the caches hold.  ``arr[i]`` must be aligned to
-    ``STREAM_BYTES``; ``store_fence`` orders the stores before anything
+    ``NONTEMPORAL_BYTES``; ``store_fence`` orders the stores before anything
     another thread does after."""
     if not isinstance(arr, types.Array) or arr.dtype != v:
         return None
@@ -303,12 +303,12 @@ def store_stream(typingctx, arr, i, v):
         aryty = signature.args[0]
         ary = context.make_array(aryty)(context, builder, args[0])
         elt = context.get_value_type(aryty.dtype)
-        vty = ir.VectorType(elt, STREAM_BYTES // context.get_abi_sizeof(elt))
+        vty = ir.VectorType(elt, NONTEMPORAL_BYTES // context.get_abi_sizeof(elt))
         vec = ir.Constant(vty, ir.Undefined)
         for k in range(vty.count):
             vec = builder.insert_element(vec, args[2], ir.Constant(ir.IntType(32), k))
         ptr = builder.bitcast(builder.gep(ary.data, [args[1]], inbounds=True), vty.as_pointer())
-        store = builder.store(vec, ptr, align=STREAM_BYTES)
+        store = builder.store(vec, ptr, align=NONTEMPORAL_BYTES)
         store.set_metadata("nontemporal", builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)]))
         return context.get_dummy_value()
     return types.none(arr, i, v), codegen
@@ -316,7 +316,7 @@ def store_stream(typingctx, arr, i, v):
 
 @intrinsic
 def store_fence(typingctx):
-    """``sfence``: streaming stores before it are visible before any store after it."""
+    """``sfence``: non-temporal stores before it are visible before any store after it."""
     def codegen(context, builder, signature, args):
         fn = builder.module.declare_intrinsic("llvm.x86.sse.sfence", fnty=ir.FunctionType(ir.VoidType(), []))
         builder.call(fn, [])
@@ -334,7 +334,7 @@ def _stable_identity(*intrinsics):
         fn._set_uuid(f"fastinit._ops.{fn._name}")
 
 
-_stable_identity(prefer_vector_width, runtime_value, store_stream, store_fence)
+_stable_identity(prefer_vector_width, runtime_value, store_nontemporal, store_fence)
 
 
 def source_digest(*modules):

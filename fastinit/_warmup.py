@@ -37,7 +37,7 @@ CACHE_SUFFIXES = (".nbi", ".nbc")   # numba's index and data files
 # ----------------------------------------------------------------- the calls that compile
 def _cpu_calls():
     """(what, call) for every distribution, dtype and loop shape, and the
-    streaming kernel of large constant fills."""
+    non-temporal kernel of large constant fills."""
     import fastinit as fi
     fillers = {"uniform": fi.uniform_, "normal": fi.normal_, "trunc_normal": fi.trunc_normal_}
     for dist in DISTS:
@@ -50,10 +50,10 @@ def _cpu_calls():
             yield f"{dist} {kind} contig", contig
             yield f"{dist} {kind} rows", rows
     from . import _cpu
-    if _cpu.STREAMING:
+    if _cpu.NONTEMPORAL:
         for kind in KINDS:
             def stream(dt=_dtypes.numpy_dtype(kind)):        # a large constant fill's kernel
-                fi.zeros_(np.empty(_cpu.STREAM_MIN_BYTES // dt.itemsize, dt))
+                fi.zeros_(np.empty(_cpu.NONTEMPORAL_MIN_BYTES // dt.itemsize, dt))
             yield f"constant {kind} stream", stream
 
 

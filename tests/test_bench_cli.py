@@ -26,7 +26,7 @@ def test_quick_run_writes_json_and_plot(tmp_path):
     rows = {(r["library"], r["method"], r["dtype"], r["log2"]) for r in doc["results"]}
     assert ("", "fill", "float32", 10) in rows and ("fastinit", "normal_", "bfloat16", 12) in rows
     plain = [r for r in doc["results"] if r["library"] == "" and r["dtype"] == "float32" and r["log2"] == 12]
-    assert len(plain) >= 2                           # one thread, all threads (and streaming stores)
+    assert len(plain) >= 2                           # one thread, all threads (and non-temporal stores)
     assert all(r["fill_g_per_s"] == max(p["g_per_s"] for p in plain)           # the fastest plain store
                for r in doc["results"] if r["dtype"] == "float32" and r["log2"] == 12)
     assert ("numpy", "standard_normal(out=)", "float32", 12) in rows

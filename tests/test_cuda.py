@@ -153,7 +153,7 @@ class FakeCudaArray:
 
 def test_cuda_array_interface_description():
     d = _buffers.cuda_buffer(FakeCudaArray(strides=(48, 8), stream=7))
-    assert (d.ptr, d.shape, d.strides, d.kind, d.stream, d.size) == (0xDEAD000, (4, 6), (48, 8), "f32", 7, 24)
+    assert (d.ptr, d.shape, d.strides, d.kind, d.cuda_stream, d.size) == (0xDEAD000, (4, 6), (48, 8), "f32", 7, 24)
     d = _buffers.cuda_buffer(FakeCudaArray(shape=(3, 5), typestr="<f2"))
     assert d.strides == (10, 2) and d.kind == "f16"
     assert _buffers.cuda_buffer(np.zeros(3, np.float32)) is None

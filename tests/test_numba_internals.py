@@ -42,7 +42,7 @@ def test_parallel_pool_flag():
 
 def test_intrinsic_identity():
     from fastinit import _ops
-    for fn in (_ops.prefer_vector_width, _ops.runtime_value, _ops.store_stream, _ops.store_fence):
+    for fn in (_ops.prefer_vector_width, _ops.runtime_value, _ops.store_nontemporal, _ops.store_fence):
         assert fn._uuid == f"fastinit._ops.{fn._name}"
 
 

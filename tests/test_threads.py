@@ -184,30 +184,30 @@ def _constant_reference(n, value, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, ml_dtypes.bfloat16])
 def test_large_constant_fills_stream_the_same_bits(dtype):
-    """A constant fill past ``_cpu.STREAM_MIN_BYTES`` per piece takes the
-    streaming-store kernel (cache-line stores between plain-stored ends):
+    """A constant fill past ``_cpu.NONTEMPORAL_MIN_BYTES`` per piece takes the
+    non-temporal-store kernel (cache-line stores between plain-stored ends):
     on a view that starts off a cache line and ends mid-line, the same bits
     as NumPy, and nothing outside the view touched."""
-    if not _cpu.STREAMING:
-        pytest.skip("no streaming stores on this architecture")
+    if not _cpu.NONTEMPORAL:
+        pytest.skip("no non-temporal stores on this architecture")
     itemsize = np.dtype(dtype).itemsize
-    n = 2 * _cpu.STREAM_MIN_BYTES // itemsize + 13
+    n = 2 * _cpu.NONTEMPORAL_MIN_BYTES // itemsize + 13
     buf = np.full(n + 40, 7, dtype)
     view = buf[5:n + 5]
     fi.constant_(view, 0.3)
     kind = {2: "f16", 4: "f32", 8: "f64"}[itemsize]         # one build per storage type
-    assert ("constant", kind, "stream") in _cpu._KERNELS
+    assert ("constant", kind, "nontemporal") in _cpu._KERNELS
     np.testing.assert_array_equal(view.view(np.uint8), _constant_reference(n, 0.3, dtype).view(np.uint8))
     assert (buf[:5] == 7).all() and (buf[n + 5:] == 7).all()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, ml_dtypes.bfloat16])
-def test_streaming_kernel_ends_at_every_alignment(monkeypatch, dtype):
-    """The streaming kernel on every short length and start within a cache
+def test_nontemporal_kernel_ends_at_every_alignment(monkeypatch, dtype):
+    """The non-temporal kernel on every short length and start within a cache
     line (the threshold lowered so that small fills take it)."""
-    if not _cpu.STREAMING:
-        pytest.skip("no streaming stores on this architecture")
-    monkeypatch.setattr(_cpu, "STREAM_MIN_BYTES", 0)
+    if not _cpu.NONTEMPORAL:
+        pytest.skip("no non-temporal stores on this architecture")
+    monkeypatch.setattr(_cpu, "NONTEMPORAL_MIN_BYTES", 0)
     buf = np.zeros(400, dtype)
     for start in range(0, 20):
         for n in (0, 1, 7, 16, 17, 63, 64, 65, 130):

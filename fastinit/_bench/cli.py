@@ -5,7 +5,7 @@ Every rate is the best of ``--repeat`` timings of one pre-touched buffer;
 small buffers are timed over enough back-to-back calls to last a few
 milliseconds.  Each (device, dtype, size) also times plain stores into the
 same buffer in the same run (on the CPU NumPy's ``fill`` on one thread and on
-all threads, and streaming stores on all threads; torch ``fill_`` on a GPU):
+all threads, and non-temporal stores on all threads; torch ``fill_`` on a GPU):
 the fastest is the write ceiling, and the ratio to it means something on a
 noisy machine.  On a
 GPU, times come from CUDA events on torch's current stream (the stream

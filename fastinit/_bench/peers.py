@@ -44,7 +44,7 @@ def _pool(threads):
 def _plain_stores(buf):
     """The write ceiling's candidates (library ""), each storing 1.0 into
     ``buf``'s memory: NumPy's ``fill`` on one thread, the same on all
-    threads, and streaming stores on all threads (the loop of fastinit's
+    threads, and non-temporal stores on all threads (the loop of fastinit's
     large constant fills, without fastinit's Python path)."""
     from fastinit import _cpu, _dtypes, _threads
     kind = _dtypes.of_numpy(buf.dtype)
@@ -56,10 +56,10 @@ def _plain_stores(buf):
     pieces = [mem[lo:hi] for lo, hi in zip(cuts, cuts[1:]) if hi > lo]
     rows = [("", "fill", lambda: mem.fill(one), "cpu"),
             ("", f"fill, {nt} threads", lambda: list(pool.map(lambda p: p.fill(one), pieces)), "cpu")]
-    if _cpu.STREAMING:
-        store = _cpu.kernel("constant", _cpu._STREAM_KIND[kind.code], "stream")
+    if _cpu.NONTEMPORAL:
+        store = _cpu.kernel("constant", _cpu._NONTEMPORAL_KIND[kind.code], "nontemporal")
         store(mem[:64], one)                        # compiled before timing
-        rows.append(("", f"streaming store, {nt} threads", lambda: list(pool.map(lambda p: store(p, one), pieces)),
+        rows.append(("", f"non-temporal store, {nt} threads", lambda: list(pool.map(lambda p: store(p, one), pieces)),
                      "cpu"))
     return rows
 

@@ -10,7 +10,7 @@ TARGET_MIN_LOG2 = 26
 #: What fastinit aims for at the largest size: (device, row, against,
 #: ratio); the row's rate must be at least ``ratio`` times the other's.
 #: "ceiling" is the write ceiling: on the CPU the fastest plain store into
-#: the same buffer on all threads (streaming stores included), on a GPU
+#: the same buffer on all threads (non-temporal stores included), on a GPU
 #: torch's ``fill_``.  A normal costs a log and a polynomial more than a
 #: uniform draw from the same Philox words: its targets are shares of the
 #: uniform rate.
