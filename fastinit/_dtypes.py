@@ -70,8 +70,9 @@ KINDS = {k.code: k for k in (
          (DL_BFLOAT, 16), "<u2"),
 )}
 
-#: The supported dtypes, as error messages name them.
-SUPPORTED = "float32, float64, float16 or bfloat16"
+#: The supported dtypes, as error messages name them ("float32, float64,
+#: float16 or bfloat16"), from ``KINDS``.
+SUPPORTED = " or ".join((", ".join(k.name for k in list(KINDS.values())[:-1]), list(KINDS.values())[-1].name))
 
 _BY_NUMPY = {np.dtype(np.float32): KINDS["f32"], np.dtype(np.float64): KINDS["f64"],
              np.dtype(np.float16): KINDS["f16"]}
