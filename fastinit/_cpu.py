@@ -396,16 +396,23 @@ def _make_nontemporal():
 #: The non-temporal kernel depends only on the storage type: one build serves
 #: the kinds that share it (float16 and bfloat16 are both uint16 bits).
 _NONTEMPORAL_KIND = {code: next(c for c, k in _dtypes.KINDS.items() if k.storage is kind.storage)
-                for code, kind in _dtypes.KINDS.items()}
+                     for code, kind in _dtypes.KINDS.items()}
 
-_KERNELS = _kernels.KernelTable()
+#: Every kernel built in this process (``warmup`` and the benchmarks read it).
+KERNELS = _kernels.KernelTable()
 
 
 def kernel(dist, kind, loop):
     """The compiled kernel for (distribution, dtype kind, loop "contig" or
     "rows", or "nontemporal" for a large constant fill); one dispatcher per key
     (numba compiles it once, under its lock)."""
-    return _KERNELS.get_or_build((dist, kind, loop), _build)
+    return KERNELS.get_or_build((dist, kind, loop), _build)
+
+
+def nontemporal_kernel(dist, kind):
+    """The non-temporal constant fill for ``kind``'s storage (one build
+    serves every kind stored alike); ``dist`` is "constant"."""
+    return kernel(dist, _NONTEMPORAL_KIND[kind], "nontemporal")
 
 
 def _build(dist, kind, loop):
@@ -436,7 +443,7 @@ def fill(region, kind, dist, prm, seed, stream):
     if dist == "constant":
         value = prm.value if kind in _STORED_AS_COMPUTED else _stored(kind, prm.value)
         if NONTEMPORAL and isinstance(region, Contig) and region.flat.nbytes >= NONTEMPORAL_MIN_BYTES:
-            kernel(dist, _NONTEMPORAL_KIND[kind], "nontemporal")(region.flat, value)
+            nontemporal_kernel(dist, kind)(region.flat, value)
         else:
             _view(region)[...] = value
         return

@@ -251,16 +251,16 @@ def kernel_source(dist, kind, loop, transpose=True):
 
 
 #: Parameters of each distribution, to type a kernel's record ahead of a call.
-_EXAMPLE = {"uniform": lambda kind: _params.uniform(0.0, 1.0, kind),
-            "normal": lambda kind: _params.normal(0.0, 1.0, kind),
-            "trunc_normal": lambda kind: _params.trunc_normal(0.0, 1.0, -2.0, 2.0, kind),
-            "constant": lambda kind: _params.constant(0.0, kind)}
+EXAMPLE = {"uniform": lambda kind: _params.uniform(0.0, 1.0, kind),
+           "normal": lambda kind: _params.normal(0.0, 1.0, kind),
+           "trunc_normal": lambda kind: _params.trunc_normal(0.0, 1.0, -2.0, 2.0, kind),
+           "constant": lambda kind: _params.constant(0.0, kind)}
 
 
 def prm_type(dist, kind):
     """The numba type of the distribution's parameter record (``_params``),
     as a call passes it."""
-    return numba.typeof(_EXAMPLE[dist](kind))
+    return numba.typeof(EXAMPLE[dist](kind))
 
 
 def signature(dist, kind, loop, ndim=1):
@@ -317,7 +317,8 @@ def no_contraction():
 
 
 # ----------------------------------------------------------------- compile and launch
-_KERNELS = _kernels.KernelTable()
+#: Every kernel built in this process (``warmup`` and the benchmarks read it).
+KERNELS = _kernels.KernelTable()
 
 
 #: numba-cuda links with nvJitLink (LTO) when it is installed, and nvJitLink
@@ -335,7 +336,7 @@ def _jit(fn):
 
 def kernel(dist, kind, loop):
     transpose = bool(CONFIG["transpose"]) and loop == "contig"
-    return _KERNELS.get_or_build((dist, kind, loop, transpose), _build)
+    return KERNELS.get_or_build((dist, kind, loop, transpose), _build)
 
 
 def _build(dist, kind, loop, transpose):

@@ -11,7 +11,7 @@ to the CPU model (numba compiles for the host CPU) and to the location
 
 Kernels are reached through the public fillers, on buffers that select
 each loop shape (a C-contiguous array, a strided view) for every dtype; each
-kernel that ``_cpu._KERNELS`` then holds is reported (one build per kernel:
+kernel that ``_cpu.KERNELS`` then holds is reported (one build per kernel:
 small and large fills, on any number of threads, run the same one).  On a
 GPU the CUDA kernels too (2-D views for the strided shape; other numbers of
 dimensions compile on first use).
@@ -89,7 +89,7 @@ def _cuda_fill(dist, kind, shape, rows=2, cols=64):
     isz = np.dtype(storage).itemsize
     step = 2 if shape == "rows" else 1
     dev = _buffers.CudaBuffer(ptr, (rows, cols), (cols2 * isz, step * isz), kind, None, None, arr)
-    prm = _cuda._EXAMPLE[dist](kind)
+    prm = _cuda.EXAMPLE[dist](kind)
     _cuda.fill(_buffers.region_device(dev, dev.shape, (0, 0)), dev, dist, prm, 0, 0)
     if not _cuda.SIMULATOR:
         cuda.synchronize()
@@ -205,29 +205,29 @@ def run(argv):
     t0 = time.perf_counter()
     print(f"warmup: fastinit's kernels for this CPU ({llvm.get_host_cpu_name()}) into the on-disk cache",
           flush=True)
-    cpu = _Target("cpu", _cpu._KERNELS, {}, args.quiet)
+    cpu = _Target("cpu", _cpu.KERNELS, {}, args.quiet)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", _cache.NoCacheWarning)        # said below, in full
         for i, (what, call) in enumerate(_cpu_calls()):
             cpu.run(what, call)
-            if i == 0 and _cpu._KERNELS and not _cache_dirs(_cpu._KERNELS):
+            if i == 0 and _cpu.KERNELS and not _cache_dirs(_cpu.KERNELS):
                 print(_no_location_message(), file=sys.stderr)
                 return 1
         problems = cpu.failed + cpu.not_ready()
         print(cpu.summary())
 
-        tables = [_cpu._KERNELS]
+        tables = [_cpu.KERNELS]
         why = _cuda_unavailable()
         if why:
             print(f"cuda: skipped: {why}")
         else:
             from . import _cuda
-            gpu = _Target("cuda", _cuda._KERNELS, {True: "transpose", False: "direct"}, args.quiet)
+            gpu = _Target("cuda", _cuda.KERNELS, {True: "transpose", False: "direct"}, args.quiet)
             for what, call in _cuda_calls():
                 gpu.run(what, call)
             problems += gpu.failed + gpu.not_ready()
             print(gpu.summary())
-            tables.append(_cuda._KERNELS)
+            tables.append(_cuda.KERNELS)
 
     for d in _cache_dirs(*tables):
         files, total = _size(d)

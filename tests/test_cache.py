@@ -110,7 +110,7 @@ import json, os, warnings, numpy as np, fastinit as fi
 from fastinit import _cache, _cpu
 fi.uniform_(np.empty(100, np.float32), seed=1)
 fi.uniform_(np.empty(100, np.float64), seed=1)         # a second kernel, no second warning
-ks = [k for k in _cpu._KERNELS.values() if k.overloads]           # whichever builds ran
+ks = [k for k in _cpu.KERNELS.values() if k.overloads]           # whichever builds ran
 dirs = {_cache.cache_dir(k) for k in ks}
 assert len(ks) == 2 and len(dirs) == 1, (len(ks), dirs)
 print(json.dumps({"file": fi.__file__, "dir": dirs.pop(), "hits": sum(k.stats.cache_hits.total() for k in ks)}))
@@ -246,7 +246,7 @@ fi.normal_(np.empty(100, np.float32), seed=1)          # the calling thread: the
 fi.normal_(np.empty((300, 8), np.float32)[:, ::2], seed=1)    # the strided kernel
 dt = time.perf_counter() - t
 hits = [_cpu.kernel("normal", "f32", s).stats.cache_hits.total() for s in ("contig", "rows")]
-print(hits[0], hits[1], len(_cpu._KERNELS), _threads.threads_for(1 << 20), dt)
+print(hits[0], hits[1], len(_cpu.KERNELS), _threads.threads_for(1 << 20), dt)
 """
 
 

@@ -196,7 +196,7 @@ def test_large_constant_fills_stream_the_same_bits(dtype):
     view = buf[5:n + 5]
     fi.constant_(view, 0.3)
     kind = {2: "f16", 4: "f32", 8: "f64"}[itemsize]         # one build per storage type
-    assert ("constant", kind, "nontemporal") in _cpu._KERNELS
+    assert ("constant", kind, "nontemporal") in _cpu.KERNELS
     np.testing.assert_array_equal(view.view(np.uint8), _constant_reference(n, 0.3, dtype).view(np.uint8))
     assert (buf[:5] == 7).all() and (buf[n + 5:] == 7).all()
 

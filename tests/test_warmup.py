@@ -19,7 +19,7 @@ from fastinit import _cpu
 fi.normal_(np.empty(1 << 16, np.float32), seed=1)                        # contig, parallel build
 fi.trunc_normal_(np.empty((8, 64), ml_dtypes.bfloat16)[:, ::2], seed=1)   # rows, serial build
 fi.uniform_(np.empty(100, np.float64), seed=1)
-stats = [k.stats for k in _cpu._KERNELS.values()]
+stats = [k.stats for k in _cpu.KERNELS.values()]
 print(json.dumps({"kernels": len(stats), "hits": sum(s.cache_hits.total() for s in stats),
                   "misses": sum(s.cache_misses.total() for s in stats)}))
 """

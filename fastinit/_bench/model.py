@@ -95,7 +95,7 @@ def _build(method, size, dtype_name, device):
 def _cache_hits():
     """(kernels compiled or loaded in this process, how many were cache hits)."""
     kernels = [k for name in ("fastinit._cpu", "fastinit._cuda") if name in sys.modules
-               for k in sys.modules[name]._KERNELS.values()]
+               for k in sys.modules[name].KERNELS.values()]
     return len(kernels), sum(sum(k.stats.cache_hits.values()) for k in kernels)
 
 

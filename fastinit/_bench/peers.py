@@ -57,7 +57,7 @@ def _plain_stores(buf):
     rows = [("", "fill", lambda: mem.fill(one), "cpu"),
             ("", f"fill, {nt} threads", lambda: list(pool.map(lambda p: p.fill(one), pieces)), "cpu")]
     if _cpu.NONTEMPORAL:
-        store = _cpu.kernel("constant", _cpu._NONTEMPORAL_KIND[kind.code], "nontemporal")
+        store = _cpu.nontemporal_kernel("constant", kind.code)
         store(mem[:64], one)                        # compiled before timing
         rows.append(("", f"non-temporal store, {nt} threads", lambda: list(pool.map(lambda p: store(p, one), pieces)),
                      "cpu"))
