@@ -415,6 +415,8 @@ def test_cli_bad_input(tmp_path):
 
 
 def test_full_disk_leaves_no_final_name(tmp_path, monkeypatch):
+    from collections import namedtuple
+    shutil_usage = namedtuple("usage", "total used free")         # shutil.disk_usage's fields
     m = build("gpt2")
     real = os.pwrite
     calls = []
@@ -429,8 +431,7 @@ def test_full_disk_leaves_no_final_name(tmp_path, monkeypatch):
     with pytest.raises(C.CheckpointError, match="disk is full"):
         ft.save_checkpoint(m, tmp_path / "o", seed=1, progress=False)
     assert os.listdir(tmp_path / "o") == []
-    monkeypatch.setattr(C.shutil, "disk_usage", lambda p: os.statvfs_result if False else type(
-        "U", (), {"free": 1000, "total": 10 ** 9, "used": 0})())
+    monkeypatch.setattr(C.shutil, "disk_usage", lambda p: shutil_usage(total=10 ** 9, used=0, free=1000))
     with pytest.raises(C.CheckpointError, match="GB free"):
         ft.save_checkpoint(m, tmp_path / "p", seed=1, progress=False)
     assert os.listdir(tmp_path / "p") == []

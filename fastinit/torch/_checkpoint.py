@@ -57,7 +57,7 @@ from ._fill import FLOATS, trunc_normal
 from ._shard import pieces
 
 #: Bytes of a file filled, hashed and written at a time; a multiple of
-#: the 4 KiB that ``O_DIRECT`` needs.  Peak memory is about three blocks.
+#: the 4 KiB that ``O_DIRECT`` needs.  Peak memory is about four blocks.
 BLOCK = 64 << 20
 _DIRECT_ALIGN = 4096
 INDEX = "model.safetensors.index.json"
@@ -571,15 +571,29 @@ def _part_hashes(buf, parts, blk):
     return [(name, blk[0], blk[1], hashlib.sha256(mv[b:e]).hexdigest()) for name, b, e in parts]
 
 
-def _open_direct(path):
-    """A write descriptor with ``O_DIRECT`` where the file system has it, else None."""
+def _open_direct(path, mode):
+    """A descriptor (``mode``: ``os.O_WRONLY`` or ``os.O_RDONLY``) with
+    ``O_DIRECT`` where the file system has it, else None."""
     flag = getattr(os, "O_DIRECT", 0)
     if not flag:
         return None
     try:
-        return os.open(path, os.O_WRONLY | flag)
+        return os.open(path, mode | flag)
     except OSError:
         return None
+
+
+def _cells(tb, te):
+    """The offsets of the file's blocks that a tensor's bytes ``[tb, te)`` cross."""
+    return range(tb // BLOCK * BLOCK, te, BLOCK)
+
+
+def _by_tensor(hashes):
+    """{tensor name: {block offset: hash}} from ``_part_hashes`` records."""
+    out = {}
+    for name, _, b, h in hashes:
+        out.setdefault(name, {})[b] = h
+    return out
 
 
 def _rank_world(rank, world):
@@ -687,7 +701,7 @@ def write_plan(plan, out, *, rank=None, world=None, overwrite=False, progress=No
             except OSError as e:
                 if e.errno == errno.ENOSPC:
                     raise
-            direct[i] = _open_direct(path)
+            direct[i] = _open_direct(path, os.O_WRONLY)
 
         def digest(blk, buf, parts):
             hashes.extend(_part_hashes(buf, parts, blk))
@@ -777,17 +791,14 @@ def _finalize(plan, out, pid, world, meta, man, config_files):
         parts = [h for m in markers for h in json.loads(open(m, "rb").read())]
     except (FileNotFoundError, ValueError):
         return None                       # another rank finishes (or has finished) it
-    by_tensor = {}
-    for name, fi, b, h in parts:
-        by_tensor.setdefault(name, {})[b] = h
+    by_tensor = _by_tensor(parts)
     digests = {}
     for f in plan.files:
         for s, tb, te in f.tensors:
-            cells = list(range(tb // BLOCK * BLOCK, te, BLOCK)) if te > tb else [tb // BLOCK * BLOCK]
             got = by_tensor.get(s.name, {})
-            if te > tb and any(c not in got for c in cells):
+            if any(c not in got for c in _cells(tb, te)):
                 raise CheckpointError(f"the markers in {out} do not cover {s.name}: a rank wrote another plan")
-            digests[s.name] = _digest(got[c] for c in cells) if te > tb else hashlib.sha256(b"").hexdigest()
+            digests[s.name] = _digest(got[c] for c in _cells(tb, te))      # an empty tensor: sha256(b"")
     index = {"metadata": {**meta, "fastinit": {**man, "digests": dict(sorted(digests.items()))}},
              "weight_map": plan.weight_map}
     single = len(plan.files) == 1
@@ -853,10 +864,7 @@ def verify_plan(plan, out, *, rank=None, world=None, progress=None):
             bad.add(f.name)
         else:
             fds[i] = os.open(p, os.O_RDONLY)
-            try:                              # O_DIRECT: see write_plan; not every file system has it
-                direct[i] = os.open(p, os.O_RDONLY | getattr(os, "O_DIRECT", 0)) if hasattr(os, "O_DIRECT") else None
-            except OSError:
-                direct[i] = None
+            direct[i] = _open_direct(p, os.O_RDONLY)
     hashes = []
     scratch = mmap.mmap(-1, BLOCK)            # page-aligned, for O_DIRECT
 
@@ -895,15 +903,13 @@ def verify_plan(plan, out, *, rank=None, world=None, progress=None):
     finally:
         for d in (*fds.values(), *(v for v in direct.values() if v is not None)):
             os.close(d)
-    by_tensor = {}
-    for name, _, b, h in hashes:
-        by_tensor.setdefault(name, {})[b] = h
+    by_tensor = _by_tensor(hashes)
     for f in plan.files:
         for s, tb, te in f.tensors:
             got = by_tensor.get(s.name)
             if not got:
                 continue
-            cells = list(range(tb // BLOCK * BLOCK, te, BLOCK))
+            cells = _cells(tb, te)
             if all(c in got for c in cells) and digests.get(s.name) != _digest(got[c] for c in cells):
                 bad.add(f"{s.name} (digest)")
     return sorted(bad)
