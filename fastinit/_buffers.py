@@ -1,8 +1,8 @@
 """Anything a user may hand us -> one writable NumPy view and a dtype kind.
 
-The kind is a code of ``_dtypes.KINDS``.  16-bit buffers are returned as a
-uint16 view (numba's CPU target has no float16), the kernels write their
-bits.
+The kind is a code of ``_dtypes.KINDS``.  Buffers of an encoded kind
+(float16, bfloat16) are returned as a view of their storage type (uint16:
+numba's CPU target has no float16), the kernels write their bits.
 torch is never imported here: a tensor is recognised only when torch is
 already imported (einops' habit).
 """
@@ -40,8 +40,9 @@ def _from_torch(t, name):
     kind = _torch_kind(t, name)
     torch = sys.modules["torch"]
     t = t.detach()
-    if _dtypes.KINDS[kind].sixteen_bit:
-        arr = t.view(torch.int16).numpy().view(np.uint16)
+    k = _dtypes.KINDS[kind]
+    if k.encoded:          # torch has no unsigned view of every width: its signed one, then NumPy's
+        arr = t.view(getattr(torch, f"int{8 * k.itemsize}")).numpy().view(k.storage)
     else:
         arr = t.numpy()
     return arr, kind
@@ -212,8 +213,8 @@ def as_writable_array(buf, name="buf"):
                 f"__array_interface__, DLPack or the buffer protocol); got {type(buf).__name__}") from None
     kind = _kind(arr.dtype, name)
     arr = _check_writable(arr, name)
-    if _dtypes.KINDS[kind].sixteen_bit:
-        arr = arr.view(np.uint16)
+    if _dtypes.KINDS[kind].encoded:
+        arr = arr.view(_dtypes.KINDS[kind].storage)
     return arr, kind
 
 

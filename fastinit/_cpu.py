@@ -23,8 +23,8 @@ and cached on disk:
   row's stride), so a strided or sharded normal runs the staged loops too.
 
 The loops are built from ``_kernels``' element and block functions, which
-the CUDA kernels share; "constant" is NumPy's assignment or, for large
-runs, non-temporal stores (``fill``).
+the CUDA kernels share; a constant (a distribution that draws no words)
+is NumPy's assignment or, for large runs, non-temporal stores (``fill``).
 
 Every kernel is one serial function compiled with ``nogil``; ``_threads``
 runs it on pieces of the buffer (``split``) on several threads at once.
@@ -40,7 +40,7 @@ import threading
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from . import _dtypes, _kernels, _ops, _params, _transforms as T
+from . import _distributions, _dtypes, _kernels, _ops, _params
 from ._buffers import Contig, Rows
 from ._ops import (NONTEMPORAL_BYTES, NONTEMPORAL, jitable, native_f16, prefer_vector_width, runtime_value, store_fence,
                    store_nontemporal)
@@ -54,7 +54,7 @@ STAGE = 512               # elements per stage pass in the staged kernel (scratc
 #: (``_contig_core_words``): bfloat16's uniform, whose one loop from blocks
 #: to stored values is 14% slower than the two; float32's and float16's
 #: one loop is 6-7% faster than the two (bench/NOTES.md).
-WORDS_STAGED = {("uniform", "bf16")}
+WORDS_STAGED = {(_distributions.UNIFORM, "bf16")}
 ALIGN = 1 << 13           # elements: split points are multiples of this (whole blocks and stages)
 #: A contiguous constant fill of at least this many bytes (per thread's
 #: piece) bypasses the caches (``_make_nontemporal``): such a buffer does not
@@ -411,7 +411,7 @@ def kernel(dist, kind, loop):
 
 def nontemporal_kernel(dist, kind):
     """The non-temporal constant fill for ``kind``'s storage (one build
-    serves every kind stored alike); ``dist`` is "constant"."""
+    serves every kind stored alike); ``dist`` draws no words."""
     return kernel(dist, _NONTEMPORAL_KIND[kind], "nontemporal")
 
 
@@ -421,8 +421,9 @@ def _build(dist, kind, loop):
     family = _kernels.family(kind)
     encode = _kernels.encoder(kind, NATIVE_F16)
     value = _kernels.element_fn(dist, family, encode)
-    if (dist, family) in T.STAGED:
-        core = _contig_core_staged(family, value, T.STAGED[dist, family], encode)
+    stages = _distributions.of(dist).staged.get(family)
+    if stages is not None:
+        core = _contig_core_staged(family, value, stages, encode)
     elif (dist, kind) in WORDS_STAGED:
         core = _contig_core_words(value)
     else:
@@ -434,13 +435,13 @@ def fill(region, kind, dist, prm, seed, stream):
     """Run the kernel for ``region`` (a ``_buffers.Contig`` or ``Rows``, or
     a piece of one from ``split``) on the calling thread.
 
-    "constant" draws no words, so its loop is a plain store.  A large
+    A constant draws no words, so its loop is a plain store.  A large
     contiguous piece (``NONTEMPORAL_MIN_BYTES``) is written with non-temporal stores
     (``_make_nontemporal``); anything else by NumPy's assignment, which is that
     loop already compiled and releases the GIL: the biases and norms of a
     model compile nothing (a numba twin of the CUDA constant kernel cost
     0.3-0.4 s to compile on a model's first build, bench/NOTES.md)."""
-    if dist == "constant":
+    if not _distributions.of(dist).random:
         value = prm.value if kind in _STORED_AS_COMPUTED else _stored(kind, prm.value)
         if NONTEMPORAL and isinstance(region, Contig) and region.flat.nbytes >= NONTEMPORAL_MIN_BYTES:
             nontemporal_kernel(dist, kind)(region.flat, value)
@@ -463,7 +464,7 @@ def _scratch(dist, kind):
     scr = table.get((dist, kind))
     if scr is None:
         k = _dtypes.KINDS[kind]
-        if (dist, k.family) in T.STAGED:
+        if k.family in _distributions.of(dist).staged:
             wt, ft = (np.uint32, np.float32) if k.family == "32" else (np.uint64, np.float64)
             scr = (np.empty(STAGE, wt), np.empty(STAGE, ft), np.empty(STAGE, ft), np.empty(STAGE, np.uint8),
                    np.empty(2 * STAGE, wt), np.empty(2 * STAGE, np.uint64), np.empty(2 * STAGE, k.storage))
@@ -478,7 +479,7 @@ def _scratch(dist, kind):
 
 
 #: Kinds whose storage value is the compute value itself (no encoding).
-_STORED_AS_COMPUTED = frozenset(code for code, k in _dtypes.KINDS.items() if not k.sixteen_bit)
+_STORED_AS_COMPUTED = frozenset(code for code, k in _dtypes.KINDS.items() if not k.encoded)
 
 
 @_params.cached    # models fill thousands of biases and norms with 0 and 1

@@ -37,7 +37,7 @@ import numpy as np
 from numba import cuda, types
 from numba.core import config as _numba_config
 
-from . import _dtypes, _kernels, _params
+from . import _distributions, _dtypes, _kernels
 from ._buffers import Contig
 from ._kernels import row_start
 from ._ops import jitable
@@ -250,17 +250,10 @@ def kernel_source(dist, kind, loop, transpose=True):
     return _make_contig(block, E, _storage(kind)) if transpose else _make_contig_direct(block, E)
 
 
-#: Parameters of each distribution, to type a kernel's record ahead of a call.
-EXAMPLE = {"uniform": lambda kind: _params.uniform(0.0, 1.0, kind),
-           "normal": lambda kind: _params.normal(0.0, 1.0, kind),
-           "trunc_normal": lambda kind: _params.trunc_normal(0.0, 1.0, -2.0, 2.0, kind),
-           "constant": lambda kind: _params.constant(0.0, kind)}
-
-
 def prm_type(dist, kind):
     """The numba type of the distribution's parameter record (``_params``),
     as a call passes it."""
-    return numba.typeof(EXAMPLE[dist](kind))
+    return numba.typeof(_distributions.of(dist).example_params(kind))
 
 
 def signature(dist, kind, loop, ndim=1):

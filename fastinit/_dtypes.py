@@ -10,14 +10,16 @@ family, its transforms).
   (docs/contract.md, section 2): 16-bit kinds are computed in float32 and
   rounded once at the store.
 * ``compute`` / ``storage``: the NumPy scalar type the math runs in, and
-  the one the kernels write (16-bit kinds are stored as their uint16 bits:
-  numba's CPU target has no float16, and none has bfloat16).
+  the one the kernels write (narrow kinds are stored as the unsigned
+  integer bits of their format: numba's CPU target has no float16, and
+  none has bfloat16).
 * ``encode``: compute value -> storage value, written with integer
   operations only (``_transforms``); ``encode_native``: the same bits by
   the hardware conversion, for targets that have one (F16C on the CPU,
   ``cvt.rn.f16.f32`` on NVIDIA GPUs), or None.
-* ``inf_bits``: the 16-bit pattern of +inf, whose appearance means a value
-  did not fit (``_params``' check of what a filler may write); None for the wide kinds.
+* ``inf_bits``: the bit pattern of +inf in an encoded kind, whose
+  appearance means a value did not fit (``_params``' check of what a
+  filler may write); None for the kinds stored as their compute type.
 * ``dlpack``: (DLDataTypeCode, bits) of dlpack.h; ``typestr``: the
   storage's typestr in the CUDA array interface.
 
@@ -49,9 +51,15 @@ class Kind:
     typestr: str
 
     @property
-    def sixteen_bit(self):
-        """Stored as uint16 bits of a float32 value rounded once."""
-        return self.storage is np.uint16
+    def encoded(self):
+        """Stored as the bits of its format (``storage``, an unsigned
+        integer type), each the compute value rounded once by ``encode``."""
+        return self.storage is not self.compute
+
+    @property
+    def sign_bit(self):
+        """The sign bit of the stored format."""
+        return 1 << (8 * self.itemsize - 1)
 
     def stored(self, v):
         """What the kernels store for the compute value ``v``: ``encode``

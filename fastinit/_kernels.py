@@ -8,9 +8,9 @@ only how it loops (``_cpu``, ``_cuda``):
 * the digest of the sources inlined into a kernel (part of its cache key);
 * the table of compiled kernels, one build per key and process.
 
-The distributions are ``_transforms.VALUE``'s ("uniform", "normal",
-"trunc_normal") and "constant" (``_params.Constant``), for which no word is
-drawn: every element is the encoded value.
+The distributions are ``_distributions``' records: a random one's value
+comes from its value (or staged) functions, a constant one draws no word
+and every element is the encoded value.
 """
 import functools
 import os
@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 
-from . import _dtypes, _ops, _params, _philox, _transforms as T
+from . import _distributions, _dtypes, _ops, _params, _philox, _transforms as T
 from ._ops import jitable
 from ._philox import block_ms, block_words
 
@@ -51,15 +51,16 @@ def _same(x, k):
 def element_fn(dist, family, encode, staged=False):
     """The stored value of one element from its word (32-bit family) or
     64-bit m: ``encode(VALUE(w, prm))``.  With ``staged``, the same bits by
-    the staged functions (``_transforms.STAGED``: the common branches of the
+    the staged functions (the record's ``staged``: the common branches of the
     inverse CDF, and the full value only for the flagged far-tail elements),
     for targets that branch per element."""
-    if dist == "constant":
+    dist = _distributions.of(dist)
+    if not dist.random:
         def element(w, prm):
             return encode(prm.value)
         return jitable(element)
-    value = T.VALUE[dist, family]
-    stages = T.STAGED.get((dist, family)) if staged else None
+    value = dist.value[family]
+    stages = dist.staged.get(family) if staged else None
     if stages is None:
         def element(w, prm):
             return encode(value(w, prm))
@@ -80,7 +81,7 @@ def element_fn(dist, family, encode, staged=False):
 def block_fn(dist, family, element):
     """The stored values of the elements of counter block b: 4 (32-bit
     family) or 2 (64-bit), each ``element`` of its word."""
-    if dist == "constant":                 # no words
+    if not _distributions.of(dist).random:      # no words
         if family == "32":
             def block(b, k0, k1, s0, s1, prm):
                 v = element(U64(0), prm)
@@ -124,7 +125,7 @@ def source_digest(target):
     checks only the timestamp of the file that defines the kernel, not of
     the code inlined into it.  Every kernel closes over ``BUILD``, this
     digest, so that a cache written by other sources is never loaded."""
-    return _ops.source_digest(_ops, _philox, T, _params, _dtypes, sys.modules[__name__], target)
+    return _ops.source_digest(_ops, _philox, T, _params, _dtypes, _distributions, sys.modules[__name__], target)
 
 
 class KernelTable(dict):

@@ -92,25 +92,29 @@ def to_family(x, kind, name):
 #: Extreme words of each family: the smallest and largest value a uniform
 #: or a normal takes (w = 0 and w = 2^32 - 1; float64: m = 0 and 2^64 - 1).
 _WORDS = {"32": (np.uint64(0), T.MASK32), "64": (np.uint64(0), T.MASK64)}
-_UNIT = {"uniform": lambda F: Uniform(F(0.0), F(1.0)), "normal": lambda F: Normal(F(0.0), F(1.0))}
+
+
+#: The unit variates whose extremes bound every value: u, the uniform on
+#: [0, 1), and z, the standard normal, each by the kernels' own value
+#: functions (by family) with the unit parameters (exact: scale 1, shift 0).
+_UNIT = {"u": (T.VALUE_UNIFORM, lambda F: Uniform(F(0.0), F(1.0))),
+         "z": (T.VALUE_NORMAL, lambda F: Normal(F(0.0), F(1.0)))}
 
 
 @functools.lru_cache(maxsize=None)
-def unit_extremes(dist, family):
-    """u (uniform) or z (normal) at the extreme words, by the kernels' own
-    value function with the unit parameters (exact: scale 1, shift 0)."""
+def unit_extremes(variate, family):
+    """``variate`` ("u" or "z") at the extreme words of ``family``."""
     F = np.float64 if family == "64" else np.float32
-    value = T.VALUE[(dist, family)]
-    return tuple(F(value(w, _UNIT[dist](F))) for w in _WORDS[family])
+    value, unit = _UNIT[variate]
+    return tuple(F(value[family](w, unit(F))) for w in _WORDS[family])
 
 
-def _extremes(dist, kind, prm):
-    """The smallest and largest value ``dist`` writes with ``prm``, in the
-    family's float type: the unit extremes scaled and shifted as the
-    kernels do (``_transforms.uniform_f32`` / ``_scaled``: one fma)."""
-    shift, scale = (prm.low, prm.scale) if dist == "uniform" else (prm.mean, prm.std)
+def _extremes(variate, kind, shift, scale):
+    """The smallest and largest value written with ``variate`` ("u", "z")
+    scaled and shifted as the kernels do (``_transforms.uniform_f32`` /
+    ``_scaled``: one fma), in the family's float type."""
     out = []
-    for t, inf in zip(unit_extremes(dist, KINDS[kind].family), (-np.inf, np.inf)):
+    for t, inf in zip(unit_extremes(variate, KINDS[kind].family), (-np.inf, np.inf)):
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 out.append(ftype(kind)(T.fma(scale, t, shift)))
@@ -122,21 +126,21 @@ def _extremes(dist, kind, prm):
 def z_max(family):
     """|z| of the normal at the extreme words (6.34 in float32, 9.16 in
     float64), the largest of any word."""
-    return float(unit_extremes("normal", family)[1])
+    return float(unit_extremes("z", family)[1])
 
 
 def largest(kind):
     """The largest finite value of a dtype kind."""
     k = KINDS[kind]
-    if k.sixteen_bit:
-        return float(_decode16(k.inf_bits - 1, kind))
+    if k.encoded:
+        return float(_decode(k.inf_bits - 1, kind))
     return float(np.finfo(k.compute).max)
 
 
 def _fits(kind, v):
     k = KINDS[kind]
-    if k.sixteen_bit:
-        return int(k.encode(v)) & 0x7FFF != k.inf_bits
+    if k.encoded:
+        return int(k.encode(v)) & (k.sign_bit - 1) != k.inf_bits
     return bool(np.isfinite(v))
 
 
@@ -144,7 +148,7 @@ def _check_written(kind, lo, hi, names, what=None):
     """Raise a ValueError naming the argument (``names``: that of the
     smallest and of the largest value) when the smallest (``lo``) or
     largest (``hi``) value to be written is not finite in ``kind``'s dtype
-    (16-bit kinds: once rounded to nearest even)."""
+    (encoded kinds: once rounded to nearest even)."""
     for arg, v in zip(names, (lo, hi)):
         if not _fits(kind, v):
             reach = f"reaches {float(v):.6g}" if np.isfinite(v) else f"overflows {np.dtype(ftype(kind)).name}"
@@ -164,7 +168,7 @@ def uniform(low, high, kind):
     if not np.isfinite(scale):
         raise ValueError(f"high - low = {high!r} - {low!r} overflows {np.dtype(ftype(kind)).name}")
     prm = Uniform(lo, scale)
-    _check_written(kind, *_extremes("uniform", kind, prm), ("low", "high"),
+    _check_written(kind, *_extremes("u", kind, prm.low, prm.scale), ("low", "high"),
                    f"U({low!r}, {high!r})")
     return prm
 
@@ -174,7 +178,7 @@ def uniform(low, high, kind):
 def normal(mean, std, kind):
     prm = Normal(to_family(mean, kind, "mean"), to_family(std, kind, "std"))
     _check_written(kind, prm.mean, prm.mean, ("mean", "mean"))
-    _check_written(kind, *_extremes("normal", kind, prm), ("std", "std"),
+    _check_written(kind, *_extremes("z", kind, prm.mean, prm.std), ("std", "std"),
                    f"N({mean!r}, {std!r}^2), |z| up to {z_max(KINDS[kind].family):.3g},")
     return prm
 
@@ -193,15 +197,19 @@ def _q(x):
 MIN_MASS = {"32": 1e-28, "64": 1e-290}
 
 
-def _decode16(h, kind):
-    return np.float32(np.array(np.uint16(h)).view(numpy_dtype(kind))[()])
+def _decode(h, kind):
+    """The value of an encoded kind's bit pattern ``h``, in its compute type."""
+    k = KINDS[kind]
+    return k.compute(np.array(k.storage(h)).view(numpy_dtype(kind))[()])
 
 
-def _step16(h, up):
-    """The next 16-bit pattern up / down in value (sign-magnitude order)."""
-    o = -(h & 0x7FFF) if h & 0x8000 else h
+def _step(h, up, kind):
+    """The next bit pattern of an encoded kind up / down in value
+    (sign-magnitude order)."""
+    sign = KINDS[kind].sign_bit
+    o = -(h & (sign - 1)) if h & sign else h
     o += 1 if up else -1
-    return o if o >= 0 else 0x8000 | -o
+    return o if o >= 0 else sign | -o
 
 
 def representable_bound(x, kind, up):
@@ -214,12 +222,12 @@ def representable_bound(x, kind, up):
         v = np.nextafter(v, np.float32(np.inf))
     if not up and float(v) > x:
         v = np.nextafter(v, np.float32(-np.inf))
-    if not KINDS[kind].sixteen_bit:
+    if not KINDS[kind].encoded:
         return v
     h = int(KINDS[kind].encode(v))
-    if (_decode16(h, kind) < v) if up else (_decode16(h, kind) > v):
-        h = _step16(h, up)
-    return _decode16(h, kind)
+    if (_decode(h, kind) < v) if up else (_decode(h, kind) > v):
+        h = _step(h, up, kind)
+    return _decode(h, kind)
 
 
 # cached: models call with the same few parameter sets thousands of times
@@ -260,7 +268,7 @@ def trunc_normal(mean, std, a, b, kind):
 @cached
 def constant(value, kind):
     """Every element ``value``, in the family's float type; the kernels
-    encode it (16-bit kinds: the float32 value rounded to nearest even, the
+    encode it (encoded kinds: the float32 value rounded to nearest even, the
     contract's rule), and here it is checked to fit."""
     v = to_family(value, kind, "value")
     _check_written(kind, v, v, ("value", "value"))

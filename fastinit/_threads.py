@@ -27,10 +27,10 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numba
 from numba.np.ufunc import parallel as _numba_parallel
 
-from . import _cpu
+from . import _cpu, _distributions
 
 GRAIN = 1 << 17           # elements per thread at least (bench/NOTES.md)
-#: the same for "constant", a plain store: a buffer that fits in the caches
+#: the same for a constant, a plain store: a buffer that fits in the caches
 #: is filled faster by one thread than handed out (bench/NOTES.md)
 CONSTANT_GRAIN = 1 << 21
 
@@ -89,7 +89,7 @@ def threads_for(n, grain=GRAIN):
 
 def fill(region, n, kind, dist, prm, seed, stream):
     """Fill ``region`` (``_buffers``; ``n`` elements) on ``threads_for(n)`` threads."""
-    nt = threads_for(n, CONSTANT_GRAIN if dist == "constant" else GRAIN)
+    nt = threads_for(n, GRAIN if _distributions.of(dist).random else CONSTANT_GRAIN)
     pieces = _cpu.split(region, nt) if nt > 1 else [region]
     if len(pieces) == 1:
         _cpu.fill(region, kind, dist, prm, seed, stream)

@@ -558,7 +558,7 @@ def value_trunc32(w, prm):
 # redo the elements that post flags with the value function above.  The
 # stages are value_normal32 / value_trunc32 cut in three: the same
 # operations, so the same bits.  The last two take their float constants
-# as an argument (``STAGED``).
+# as an argument (``STAGED_NORMAL``, ``STAGED_TRUNC_NORMAL``).
 @jitable
 def pre_normal32(w, prm):
     return normal_pre_f32(w)
@@ -658,18 +658,19 @@ def encode_bf16(x):
 
 
 # ----------------------------------------------------------------- per distribution
-#: The element value of each (distribution, family): word (or 64-bit m) and
-#: parameters -> value in the family's float type.
-VALUE = {("uniform", "32"): value_uniform32, ("normal", "32"): value_normal32,
-         ("trunc_normal", "32"): value_trunc32, ("uniform", "64"): value_uniform64,
-         ("normal", "64"): value_normal64, ("trunc_normal", "64"): value_trunc64}
+# The element value of a distribution in each family ("32", "64"): word (or
+# 64-bit m) and parameters -> value in the family's float type.  The
+# registry (``_distributions``) hands them to every target.
+VALUE_UNIFORM = {"32": value_uniform32, "64": value_uniform64}
+VALUE_NORMAL = {"32": value_normal32, "64": value_normal64}
+VALUE_TRUNC_NORMAL = {"32": value_trunc32, "64": value_trunc64}
 
 
 class Stages(NamedTuple):
     """A value cut in stages (see ``_cpu``): ``pre(w, prm)`` -> (x, a);
     ``mid(a, mid_k)`` -> a, or None; ``post(x, a, prm, post_k)`` ->
     (value, flag), the flag set on the rare elements whose value must be
-    recomputed with ``VALUE``.  ``mid_k`` and ``post_k`` are the stages'
+    recomputed with the value function.  ``mid_k`` and ``post_k`` are the stages'
     float constants, which CPU kernels hand in as runtime values
     (``_ops.runtime_value``) and other callers as they are."""
     pre: object
@@ -679,8 +680,8 @@ class Stages(NamedTuple):
     post_k: tuple
 
 
-#: The same values as VALUE, cut in stages.
-STAGED = {("normal", "32"): Stages(pre_normal32, neg_log_f32_k, post_normal32, LOGF_K, ERFINV_CENTRAL_K),
-          ("trunc_normal", "32"): Stages(pre_trunc32, neg_log_f32_k, post_trunc32, LOGF_K, ERFINV_CENTRAL_K),
-          ("normal", "64"): Stages(pre_normal64, None, post_normal64, (), AS241_CENTRAL_K),
-          ("trunc_normal", "64"): Stages(pre_trunc64, None, post_trunc64, (), AS241_CENTRAL_K)}
+#: The same values as ``VALUE_NORMAL`` and ``VALUE_TRUNC_NORMAL``, cut in stages.
+STAGED_NORMAL = {"32": Stages(pre_normal32, neg_log_f32_k, post_normal32, LOGF_K, ERFINV_CENTRAL_K),
+                 "64": Stages(pre_normal64, None, post_normal64, (), AS241_CENTRAL_K)}
+STAGED_TRUNC_NORMAL = {"32": Stages(pre_trunc32, neg_log_f32_k, post_trunc32, LOGF_K, ERFINV_CENTRAL_K),
+                       "64": Stages(pre_trunc64, None, post_trunc64, (), AS241_CENTRAL_K)}

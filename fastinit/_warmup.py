@@ -25,10 +25,11 @@ import warnings
 
 import numpy as np
 
-from . import _dtypes
+from . import _distributions, _dtypes
 
-DISTS = ("uniform", "normal", "trunc_normal")
-CUDA_DISTS = DISTS + ("constant",)      # the CPU's constant fill is NumPy's (``_cpu.fill``)
+#: The CPU compiles the random distributions; its constant fill is NumPy's (``_cpu.fill``).
+DISTS = _distributions.RANDOM
+CUDA_DISTS = _distributions.ALL
 KINDS = tuple(_dtypes.KINDS)
 SMALL = 1024                    # elements of each buffer
 CACHE_SUFFIXES = (".nbi", ".nbc")   # numba's index and data files
@@ -39,22 +40,21 @@ def _cpu_calls():
     """(what, call) for every distribution, dtype and loop shape, and the
     non-temporal kernel of large constant fills."""
     import fastinit as fi
-    fillers = {"uniform": fi.uniform_, "normal": fi.normal_, "trunc_normal": fi.trunc_normal_}
     for dist in DISTS:
         for kind in KINDS:
-            def contig(f=fillers[dist], dt=_dtypes.numpy_dtype(kind)):
+            def contig(f=getattr(fi, dist.filler), dt=_dtypes.numpy_dtype(kind)):
                 f(np.empty(SMALL, dt), seed=0)
 
-            def rows(f=fillers[dist], dt=_dtypes.numpy_dtype(kind)):
+            def rows(f=getattr(fi, dist.filler), dt=_dtypes.numpy_dtype(kind)):
                 f(np.empty((SMALL // 256, 512), dt)[:, ::2], seed=0)     # SMALL elements, strided
             yield f"{dist} {kind} contig", contig
             yield f"{dist} {kind} rows", rows
     from . import _cpu
     if _cpu.NONTEMPORAL:
         for kind in KINDS:
-            def stream(dt=_dtypes.numpy_dtype(kind)):        # a large constant fill's kernel
+            def nontemporal(dt=_dtypes.numpy_dtype(kind)):        # a large constant fill's kernel
                 fi.zeros_(np.empty(_cpu.NONTEMPORAL_MIN_BYTES // dt.itemsize, dt))
-            yield f"constant {kind} stream", stream
+            yield f"{_distributions.CONSTANT} {kind} nontemporal", nontemporal
 
 
 def _cuda_unavailable():
@@ -89,7 +89,7 @@ def _cuda_fill(dist, kind, shape, rows=2, cols=64):
     isz = np.dtype(storage).itemsize
     step = 2 if shape == "rows" else 1
     dev = _buffers.CudaBuffer(ptr, (rows, cols), (cols2 * isz, step * isz), kind, None, None, arr)
-    prm = _cuda.EXAMPLE[dist](kind)
+    prm = _distributions.of(dist).example_params(kind)
     _cuda.fill(_buffers.region_device(dev, dev.shape, (0, 0)), dev, dist, prm, 0, 0)
     if not _cuda.SIMULATOR:
         cuda.synchronize()

@@ -13,7 +13,8 @@ import warnings
 
 import numpy as np
 
-from . import _buffers, _params, _threads
+from . import _buffers, _threads
+from ._distributions import CONSTANT, NORMAL, SCALING, TRUNC_NORMAL, UNIFORM
 from ._fans import LAYOUTS, NONLINEARITIES, calculate_gain, compute_fans
 
 __all__ = [
@@ -26,7 +27,8 @@ __all__ = [
 
 TWO_64 = 1 << 64
 MODES = ("fan_in", "fan_out", "fan_avg")
-DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
+#: ``variance_scaling_``'s distributions, by JAX's and Keras' words.
+DISTRIBUTIONS = tuple(SCALING)
 #: std of a standard normal truncated to [-2, 2]; JAX divides by it so that
 #: variance_scaling's truncated normal has the requested variance.
 TRUNC_STD_2SIGMA = 0.87962566103423978
@@ -178,13 +180,16 @@ class _Call:
             return _buffers.region_device(self.dev, self.gshape, self.offsets)
         return _buffers.region(self.arr, self.gshape, self.offsets)
 
-    def fill(self, dist, prm):
-        """Fill with ``dist`` and its ``_params`` record, every element drawn
-        from the seed; with ``seed=DEFERRED``, return ``run(seed)`` instead."""
+    def fill(self, dist, *args):
+        """Fill with ``dist`` (a ``_distributions`` record) and its
+        arguments, checked and rounded by its ``params`` for the buffer's
+        dtype; every element is drawn from the seed; with
+        ``seed=DEFERRED``, return ``run(seed)`` instead."""
+        prm = dist.params(*args, self.kind) if dist is not None else None
         region = self.region()
         if self.seed is DEFERRED:
             return lambda seed: self._run(region, dist, prm, _u64(seed, "seed"))
-        if dist == "constant" or region is None:   # no words drawn: the generator stays where it was
+        if region is None or not dist.random:   # no words drawn: the generator stays where it was
             return self._run(region, dist, prm, 0)
         return self._run(region, dist, prm, _resolve_seed(self.seed))
 
@@ -230,7 +235,7 @@ def uniform_(buf, low=0.0, high=1.0, *, seed=None, stream=0, global_shape=None, 
     low, high = _real(low, "low"), _real(high, "high")
     if low > high:
         raise ValueError(f"low must be <= high; got low={low}, high={high}")
-    return call.fill("uniform", _params.uniform(low, high, call.kind))
+    return call.fill(UNIFORM, low, high)
 
 
 def normal_(buf, mean=0.0, std=1.0, *, seed=None, stream=0, global_shape=None, offsets=None):
@@ -251,7 +256,7 @@ def normal_(buf, mean=0.0, std=1.0, *, seed=None, stream=0, global_shape=None, o
     mean, std = _real(mean, "mean"), _real(std, "std")
     if std < 0:
         raise ValueError(f"std must be >= 0; got {std}")
-    return call.fill("normal", _params.normal(mean, std, call.kind))
+    return call.fill(NORMAL, mean, std)
 
 
 def trunc_normal_(buf, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream=0,
@@ -285,7 +290,7 @@ def _trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, war
         warnings.warn(f"trunc_normal_: the bounds [a, b] = [{a}, {b}] lie more than {NOTHING_CUT_SIGMAS:g} "
                       f"std (std={std}) from the mean, so nothing is truncated; pass "
                       f"a=mean - 2*std, b=mean + 2*std for a 2-sigma cut", UserWarning, stacklevel=3)
-    return call.fill("trunc_normal", _params.trunc_normal(mean, std, a, b, call.kind))
+    return call.fill(TRUNC_NORMAL, mean, std, a, b)
 
 
 # ----------------------------------------------------------------- variance scaling
@@ -348,17 +353,18 @@ def _variance_scaling(buf, scale, mode, distribution, kw, warn_empty=False):
     if call.empty:
         if warn_empty:                  # user -> he_*_ -> here
             warnings.warn("Initializing zero-element tensors is a no-op", UserWarning, stacklevel=3)
-        return call.fill(None, None)
+        return call.fill(None)
     fi, fo = _fans_of(call, layout, fan_in, fan_out, need)
     n = {"fan_in": fi, "fan_out": fo}.get(mode) or (fi + fo) / 2.0
     variance = scale / n
-    if distribution == "uniform":
+    dist = SCALING[distribution]
+    if dist is UNIFORM:
         limit = math.sqrt(3.0 * variance)
-        return call.fill("uniform", _params.uniform(-limit, limit, call.kind))
-    if distribution == "normal":
-        return call.fill("normal", _params.normal(0.0, math.sqrt(variance), call.kind))
+        return call.fill(UNIFORM, -limit, limit)
+    if dist is NORMAL:
+        return call.fill(NORMAL, 0.0, math.sqrt(variance))
     std = math.sqrt(variance) / TRUNC_STD_2SIGMA
-    return call.fill("trunc_normal", _params.trunc_normal(0.0, std, -2.0 * std, 2.0 * std, call.kind))
+    return call.fill(TRUNC_NORMAL, 0.0, std, -2.0 * std, 2.0 * std)
 
 
 def _fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets):
@@ -381,7 +387,7 @@ def xavier_uniform_(buf, gain=1.0, *, layout="out_in", fan_in=None, fan_out=None
     feedforward neural networks" (2010).  Also known as glorot_uniform_,
     torch.nn.init.xavier_uniform_; = variance_scaling_(gain**2, "fan_avg", "uniform").
     """
-    return variance_scaling_(buf, _gain(gain) ** 2, "fan_avg", "uniform",
+    return variance_scaling_(buf, _gain(gain) ** 2, "fan_avg", UNIFORM.scaling,
                              **_fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets))
 
 
@@ -393,7 +399,7 @@ def xavier_normal_(buf, gain=1.0, *, layout="out_in", fan_in=None, fan_out=None,
     torch.nn.init.xavier_normal_ (a plain normal, as here; Keras' GlorotNormal
     is truncated).  = variance_scaling_(gain**2, "fan_avg", "normal").
     """
-    return variance_scaling_(buf, _gain(gain) ** 2, "fan_avg", "normal",
+    return variance_scaling_(buf, _gain(gain) ** 2, "fan_avg", NORMAL.scaling,
                              **_fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets))
 
 
@@ -412,7 +418,7 @@ def he_uniform_(buf, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, layout=
     ReLU; torch's semantics and defaults.  Also known as kaiming_uniform_,
     torch.nn.init.kaiming_uniform_; = variance_scaling_(gain**2, mode, "uniform").
     """
-    return _variance_scaling(buf, _he_scale(a, mode, nonlinearity), mode, "uniform",
+    return _variance_scaling(buf, _he_scale(a, mode, nonlinearity), mode, UNIFORM.scaling,
                              _fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets), warn_empty=True)
 
 
@@ -425,7 +431,7 @@ def he_normal_(buf, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, layout="
     ``variance_scaling_(2.0, "fan_in", "truncated_normal")`` for that).
     Also known as kaiming_normal_; = variance_scaling_(gain**2, mode, "normal").
     """
-    return _variance_scaling(buf, _he_scale(a, mode, nonlinearity), mode, "normal",
+    return _variance_scaling(buf, _he_scale(a, mode, nonlinearity), mode, NORMAL.scaling,
                              _fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets), warn_empty=True)
 
 
@@ -436,7 +442,7 @@ def lecun_uniform_(buf, *, layout="out_in", fan_in=None, fan_out=None, seed=None
     LeCun et al., "Efficient BackProp" (1998).  As jax.nn.initializers.lecun_uniform;
     = variance_scaling_(1.0, "fan_in", "uniform").
     """
-    return variance_scaling_(buf, 1.0, "fan_in", "uniform",
+    return variance_scaling_(buf, 1.0, "fan_in", UNIFORM.scaling,
                              **_fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets))
 
 
@@ -448,7 +454,7 @@ def lecun_normal_(buf, *, layout="out_in", fan_in=None, fan_out=None, seed=None,
     (2017).  As jax.nn.initializers.lecun_normal and Keras' LecunNormal
     (both truncated); = variance_scaling_(1.0, "fan_in", "truncated_normal").
     """
-    return variance_scaling_(buf, 1.0, "fan_in", "truncated_normal",
+    return variance_scaling_(buf, 1.0, "fan_in", TRUNC_NORMAL.scaling,
                              **_fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets))
 
 
@@ -468,7 +474,7 @@ def constant_(buf, value, *, seed=None, stream=0, global_shape=None, offsets=Non
     """
     call = _Call(buf, seed, stream, global_shape, offsets)
     value = _real(value, "value")
-    return call.fill("constant", _params.constant(value, call.kind))
+    return call.fill(CONSTANT, value)
 
 
 def zeros_(buf, *, seed=None, stream=0, global_shape=None, offsets=None):

@@ -38,13 +38,13 @@ try:
 except ImportError as e:                # pragma: no cover  (the test extra installs dask)
     raise ImportError(f"fastinit.dask needs dask[array] ({e}): pip install 'fastinit[dask]'") from e
 
-from . import CONTRACT_VERSION, _dtypes
+from . import CONTRACT_VERSION, _distributions, _dtypes
 from . import api as _fi
 
 #: fastinit's fillers by their name here (without the trailing underscore).
 FILLERS = {name[:-1]: getattr(_fi, name) for name in _fi.__all__ if name.endswith("_")}
 #: The fillers that draw no random words: a whole chunk of one value.
-CONSTANT_FILLERS = ("constant", "zeros", "ones")
+CONSTANT_FILLERS = tuple(f[:-1] for d in _distributions.ALL if not d.random for f in d.fillers)
 __all__ = sorted(FILLERS) + ["fill_zarr", "FILLERS"]
 DTYPES = tuple(k.name for k in _dtypes.KINDS.values())
 

@@ -6,6 +6,7 @@
 * torch's fan formulas (``xavier_bound``, ``xavier_std``, ``kaiming_std``),
   read from ``tensor.shape``: for a DTensor the global shape, so a shard
   gets the values of the whole parameter.
+* ``filler``: the fastinit filler of a distribution, with torch's semantics.
 * ``fill_pieces``: a filler written into every local piece of a tensor
   (``_shard.pieces``) with its global shape and offsets, each piece advised
   to use huge pages before its first touch.
@@ -19,7 +20,7 @@ import threading
 
 from torch.nn import init as _init
 
-from .. import _dtypes
+from .. import _distributions, _dtypes
 from .. import api as _fi
 from ._memory import advise_hugepages
 
@@ -72,6 +73,14 @@ def trunc_normal(buf, mean, std, a, b, *, seed, stream, global_shape=None, offse
     without the warning fastinit's ``trunc_normal_`` gives when the bounds
     cut nothing (torch gives none)."""
     return _fi._trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, warn=False)
+
+
+def filler(dist):
+    """The fastinit filler that writes ``dist`` (a ``fastinit._distributions``
+    record or its name) with torch's semantics: the truncated normal
+    without the wide-bounds warning (``trunc_normal``)."""
+    dist = _distributions.of(dist)
+    return trunc_normal if dist is _distributions.TRUNC_NORMAL else getattr(_fi, dist.filler)
 
 
 # ----------------------------------------------------------------- init_module_'s names

@@ -8,12 +8,12 @@ import numbers
 import torch
 from torch import nn
 
-from .. import _dtypes, _params
+from .. import _distributions, _dtypes
 from .. import api as _fi
 from . import _memory, _program
 from ._program import post_order as _post_order
 from ._memory import advise_hugepages
-from ._fill import FLOATS, fill_pieces, resolving, trunc_normal
+from ._fill import FLOATS, fill_pieces, filler, resolving
 from ._patch import patch
 from ._schemes import NEEDS_LAYERS, RULES, SCHEMES, Fill, count_layers, options, program_scheme
 from ._shard import is_dtensor, pieces
@@ -196,11 +196,6 @@ def _constant_valued(t):
     return not is_dtensor(t) and t.numel() > 0 and bool((t == t.reshape(-1)[0]).all())
 
 
-#: The parameter checks of each random or constant fill, in the target dtype.
-_PARAMS = {"uniform": _params.uniform, "normal": _params.normal, "trunc_normal": _params.trunc_normal,
-           "constant": _params.constant}
-
-
 def _check_fill(name, t, fill, dtype=None):
     """The checks a fill would make on its own, made before anything is
     written, for ``t`` as it will be (in ``dtype``, where given): the
@@ -229,7 +224,7 @@ def _check_fill(name, t, fill, dtype=None):
         pieces(t)                          # refuses Partial placements
     kind = _dtypes.of_torch(dtype if dtype is not None else t.dtype).code
     try:
-        _PARAMS[fill.kind](*(float(v) for v in fill.args), kind)
+        _distributions.of(fill.kind).params(*(float(v) for v in fill.args), kind)
     except (ValueError, ZeroDivisionError) as e:
         raise ValueError(f"{name}: {e}") from None
     return fill
@@ -239,7 +234,8 @@ def _check_program(name, t, steps, dtype=None):
     """``_check_fill`` for each step of a recorded program; returns the
     fill that replays them."""
     for st in steps:
-        if st.kind in _program.RANDOM or (st.kind == "constant" and t.dtype in FLOATS and math.isfinite(st.args[0])):
+        if st.kind in _distributions.RANDOM or (
+                st.kind == _distributions.CONSTANT and t.dtype in FLOATS and math.isfinite(st.args[0])):
             try:
                 _check_fill(name, t, Fill(st.kind, tuple(st.args)), dtype)
             except TypeError as e:
@@ -338,7 +334,7 @@ def apply(fill, tensor, seed, stream):
             advise_hugepages(p.local)
             _program.replay(fill.args[0], p.local, p.global_shape, p.offsets, seed, stream, cache)
         return
-    fn = {"uniform": _fi.uniform_, "normal": _fi.normal_, "trunc_normal": trunc_normal, "constant": _fi.constant_}[fill.kind]
+    fn = filler(fill.kind)
     parts = pieces(tensor)
     fill_pieces(tensor, (seed, stream, parts), fn, *fill.args)
     for p in parts:

@@ -46,6 +46,8 @@ import torch
 from torch import nn
 from torch.utils import _pytree
 
+from .._distributions import CONSTANT, NORMAL, UNIFORM
+from .. import _distributions
 from . import _fill
 from ._patch import patch
 
@@ -63,8 +65,8 @@ class ProgramError(ValueError):
 class Step(NamedTuple):
     """One write of the program into one tensor.
 
-    ``kind``: "uniform" (low, high), "normal" (mean, std), "trunc_normal"
-    (mean, std, a, b), "constant" (value,), "copy" (source,): ``source``
+    ``kind``: a distribution (``fastinit._distributions``, its ``args`` in
+    order), "copy" (source,): ``source``
     has the box's shape (it may be a broadcast view), "derived" (fn,):
     ``fn()`` computes the whole tensor, "transform" (method, *numbers):
     elementwise arithmetic on what is there (``mul_``, ``div_``, ``clamp_``).
@@ -77,16 +79,14 @@ class Step(NamedTuple):
     call: str
 
 
-RANDOM = ("uniform", "normal", "trunc_normal")
+RANDOM = _distributions.RANDOM
 #: The fastinit fillers ``patch()`` hands a recorder, by kind.
 _KINDS = {}
 
 
 def _kinds():
     if not _KINDS:
-        from .. import api as _fi
-        _KINDS.update({_fi.uniform_: "uniform", _fi.normal_: "normal", _fill.trunc_normal: "trunc_normal",
-                       _fi.constant_: "constant"})
+        _KINDS.update({_fill.filler(d): d for d in _distributions.ALL})
     return _KINDS
 
 
@@ -339,11 +339,11 @@ class _Recorder(torch.overrides.TorchFunctionMode):
         if hit is None:
             # a tensor that is not the model's: torch's own function, as without fastinit
             out = torch_call()
-            if kind != "constant":
+            if kind.random:
                 self.mark(tensor, f"a random draw ({call})")
             return out
         name, box, _ = hit
-        if kind == "constant":
+        if not kind.random:
             # (a model may ask for an infinite constant, a clamp's bound: replayed with torch's fill_)
             values = [self._scalar(name, values[0], call)]
         if values is None:
@@ -517,10 +517,10 @@ class _Recorder(torch.overrides.TorchFunctionMode):
         tname, box, dims = hit
         call = f"Tensor.{name}"
         if name == "zero_":
-            self.add(tname, Step("constant", (0.0,), box, call))
+            self.add(tname, Step(CONSTANT, (0.0,), box, call))
             return target
         if name == "fill_":
-            self.add(tname, Step("constant", (self._scalar(tname, args[1] if len(args) > 1 else kwargs["value"],
+            self.add(tname, Step(CONSTANT, (self._scalar(tname, args[1] if len(args) > 1 else kwargs["value"],
                                                            call),), box, call))
             return target
         if name == "copy_":
@@ -542,7 +542,7 @@ class _Recorder(torch.overrides.TorchFunctionMode):
         if isinstance(value, torch.Tensor) and value.numel() != 1:
             self.add(tname, self._copy(tname, value, view, sub[1], sub[2], "Tensor.__setitem__"))
         else:
-            self.add(tname, Step("constant", (self._scalar(tname, value, "Tensor.__setitem__"),), sub[1],
+            self.add(tname, Step(CONSTANT, (self._scalar(tname, value, "Tensor.__setitem__"),), sub[1],
                                  "Tensor.__setitem__"))
         return None
 
@@ -560,7 +560,7 @@ class _Recorder(torch.overrides.TorchFunctionMode):
 
     def _copy(self, tname, src, view, box, dims, call):
         if not isinstance(src, torch.Tensor):
-            return Step("constant", (self._scalar(tname, src, call),), box, call)
+            return Step(CONSTANT, (self._scalar(tname, src, call),), box, call)
         why = self._taint(src) or ("a tensor computed on the meta device" if src.is_meta else None)
         if why is not None:
             raise ProgramError(f"{tname}: the init program copies into it ({call}) {why}; fastinit cannot "
@@ -636,7 +636,7 @@ class _Construction(_Recorder):
         if len(steps) != 1 or steps[0].box is not None or t.numel() > SMALL_TABLE:
             return None
         st = steps[0]
-        if st.kind == "constant":
+        if st.kind == CONSTANT:
             return torch.full(tuple(t.shape), st.args[0], dtype=t.dtype)
         if st.kind == "copy" and _in_order(hit[2]) and \
                 st.args[0].numel() == t.numel():
@@ -654,7 +654,7 @@ class _Construction(_Recorder):
         if hit is None or hit[1] is not None:
             return None
         steps = self.steps[hit[0]]
-        return steps[0].args[0] if len(steps) == 1 and steps[0].kind == "constant" and steps[0].box is None \
+        return steps[0].args[0] if len(steps) == 1 and steps[0].kind == CONSTANT and steps[0].box is None \
             else None
 
     def _created(self, func, name, args, kwargs, result):
@@ -662,15 +662,15 @@ class _Construction(_Recorder):
             return
         whole = None
         if name in self._CONSTANT:
-            steps = [Step("constant", (self._CONSTANT[name],), whole, f"torch.{name}")]
+            steps = [Step(CONSTANT, (self._CONSTANT[name],), whole, f"torch.{name}")]
         elif name in ("full", "full_like", "new_full"):
             v = kwargs.get("fill_value", args[2] if name == "new_full" else args[1] if len(args) > 1 else None)
-            steps = [Step("constant", (v,), whole, f"torch.{name}")] if isinstance(v, (int, float)) and \
+            steps = [Step(CONSTANT, (v,), whole, f"torch.{name}")] if isinstance(v, (int, float)) and \
                 not isinstance(v, bool) else None
         elif name in ("randn", "randn_like"):
-            steps = [Step("normal", (0.0, 1.0), whole, f"torch.{name}")]
+            steps = [Step(NORMAL, (0.0, 1.0), whole, f"torch.{name}")]
         elif name in ("rand", "rand_like"):
-            steps = [Step("uniform", (0.0, 1.0), whole, f"torch.{name}")]
+            steps = [Step(UNIFORM, (0.0, 1.0), whole, f"torch.{name}")]
         elif name in ("empty", "empty_like", "new_empty", "empty_strided"):
             steps = []
         elif name in _TABLE_FACTORIES and result.numel() <= SMALL_TABLE:
@@ -680,11 +680,11 @@ class _Construction(_Recorder):
         elif name in self._SCALAR_OPS and len(args) == 2:
             t, v = (args[0], args[1]) if isinstance(args[0], torch.Tensor) else (args[1], args[0])
             c = self._constant_of(t)
-            steps = [Step("constant", (self._SCALAR_OPS[name](c, v),), whole, f"Tensor.{name}")] if (
+            steps = [Step(CONSTANT, (self._SCALAR_OPS[name](c, v),), whole, f"Tensor.{name}")] if (
                 c is not None and isinstance(v, (int, float)) and not isinstance(v, bool)) else None
         elif name in ("to", "float", "double", "half", "bfloat16", "type", "clone", "contiguous", "detach") and \
                 self._constant_of(args[0] if args else None) is not None:
-            steps = [Step("constant", (self._constant_of(args[0]),), whole, f"Tensor.{name}")]
+            steps = [Step(CONSTANT, (self._constant_of(args[0]),), whole, f"Tensor.{name}")]
         else:
             steps = self._computed(func, name, args, kwargs, result)
         if steps is not None:
@@ -1152,11 +1152,11 @@ def _replay(steps, local, global_shape, offsets, seed, name, derived_cache):
             continue
         sub = local[tuple(slice(a - p, b - p) for (a, b), p in zip(inter, lo))] if inter else local
         if st.kind in RANDOM:
-            fn = {"uniform": _fi.uniform_, "normal": _fi.normal_, "trunc_normal": _fill.trunc_normal}[st.kind]
+            fn = _fill.filler(st.kind)
             at = tuple(a for a, _ in inter)
             kw = {} if whole and st.box is None else dict(global_shape=tuple(global_shape), offsets=at)
             fn(sub, *st.args, seed=seed, stream=name, **kw)
-        elif st.kind == "constant":
+        elif st.kind == CONSTANT:
             if sub.dtype in _fill.FLOATS and math.isfinite(st.args[0]):
                 _fi.constant_(sub, float(st.args[0]))
             else:

@@ -55,6 +55,7 @@ import torch
 from torch import nn
 from torch.nn import init as _init
 
+from .._distributions import CONSTANT, NORMAL, TRUNC_NORMAL, UNIFORM
 from ._fill import kaiming_std, xavier_bound, xavier_std
 
 SCHEMES = ("own", "torch", "hf", "megatron", "olmo", "torchtitan")
@@ -82,9 +83,9 @@ _OPTIONS = {
 
 
 class Fill(NamedTuple):
-    """One write of a whole tensor.  ``kind``: "uniform" (low, high),
-    "normal" (mean, std), "trunc_normal" (mean, std, a, b), "constant"
-    (value,), "zero_int" (an integer buffer set to 0), "compute" (fn,): a
+    """One write of a whole tensor.  ``kind``: a distribution
+    (``fastinit._distributions``, its ``args`` in order), "zero_int" (an
+    integer buffer set to 0), "compute" (fn,): a
     deterministic buffer, ``fn()`` copied in (rotary frequencies; computed
     while the schedule is built, which then holds it as "copy" (tensor,))."""
     kind: str
@@ -93,10 +94,10 @@ class Fill(NamedTuple):
 
 
 def _uniform(bound):
-    return Fill("uniform", (-bound, bound))
+    return Fill(UNIFORM, (-bound, bound))
 
 
-ONE, ZERO = Fill("constant", (1.0,)), Fill("constant", (0.0,))
+ONE, ZERO = Fill(CONSTANT, (1.0,)), Fill(CONSTANT, (0.0,))
 
 
 def program_scheme(scheme, module):
@@ -216,7 +217,7 @@ def torch_rules(mod, name, opts):
         return {"weight": _uniform(bound), **({"bias": _uniform(bound)} if mod.bias is not None else {})}
     if _own(nn.Embedding, mod) or _own(nn.EmbeddingBag, mod):
         pad = () if mod.padding_idx is None else (mod.padding_idx,)
-        return {"weight": Fill("normal", (0.0, 1.0), pad)}
+        return {"weight": Fill(NORMAL, (0.0, 1.0), pad)}
     if _own(nn.modules.batchnorm._NormBase, mod):
         if mod.track_running_stats:
             out.update(running_mean=ZERO, running_var=ONE, num_batches_tracked=Fill("zero_int"))
@@ -233,13 +234,13 @@ def torch_rules(mod, name, opts):
             out["in_proj_bias"] = out["out_proj.bias"] = ZERO
         for p in ("bias_k", "bias_v"):
             if getattr(mod, p, None) is not None:
-                out[p] = Fill("normal", (0.0, xavier_std(getattr(mod, p))))
+                out[p] = Fill(NORMAL, (0.0, xavier_std(getattr(mod, p))))
         return out
     if _own(nn.modules.rnn.RNNBase, mod) or _own(nn.modules.rnn.RNNCellBase, mod):
         stdv = 1.0 / math.sqrt(mod.hidden_size) if mod.hidden_size > 0 else 0
         return {n: _uniform(stdv) for n, _ in mod.named_parameters(recurse=False)}
     if _own(nn.PReLU, mod):
-        return {"weight": Fill("constant", (float(mod.init),))}
+        return {"weight": Fill(CONSTANT, (float(mod.init),))}
     if _own(nn.Transformer, mod, "_reset_parameters"):
         return {n: _uniform(xavier_bound(p)) for n, p in mod.named_parameters() if p.dim() > 1}
     if callable(getattr(mod, "reset_parameters", None)):
@@ -259,13 +260,13 @@ def _hf(mod, name, opts):
     """transformers 5.24's ``PreTrainedModel._init_weights``, branch by branch."""
     r = opts["initializer_range"]
     if isinstance(mod, _HF_NORMAL) or type(mod).__name__ == "Conv1D":
-        return {"weight": Fill("normal", (0.0, r)), **({"bias": ZERO} if mod.bias is not None else {})}
+        return {"weight": Fill(NORMAL, (0.0, r)), **({"bias": ZERO} if mod.bias is not None else {})}
     if isinstance(mod, nn.LSTM):
         return {n: (_uniform(xavier_bound(p)) if "weight" in n else ZERO)
                 for n, p in mod.named_parameters(recurse=False) if "weight" in n or "bias" in n}
     if isinstance(mod, nn.Embedding):
         pad = () if mod.padding_idx is None else (mod.padding_idx,)
-        return {"weight": Fill("normal", (0.0, r), pad)}
+        return {"weight": Fill(NORMAL, (0.0, r), pad)}
     if isinstance(mod, nn.MultiheadAttention):
         return torch_rules(mod, name, opts)
     if isinstance(mod, (nn.GroupNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) or \
@@ -308,21 +309,21 @@ def _megatron(mod, name, opts):
     sigma = opts["init_method_std"]
     if _linear_like(mod) and _matches(name, opts["output_layers"]):
         sigma = sigma / math.sqrt(2.0 * opts["num_layers"])
-    return _weights(mod, name, Fill("normal", (0.0, sigma)), opts)
+    return _weights(mod, name, Fill(NORMAL, (0.0, sigma)), opts)
 
 
 def _olmo(mod, name, opts):
     std, cut = opts["std"], opts["cutoff_factor"]
-    return _weights(mod, name, Fill("trunc_normal", (0.0, std, -cut * std, cut * std)), opts)
+    return _weights(mod, name, Fill(TRUNC_NORMAL, (0.0, std, -cut * std, cut * std)), opts)
 
 
 def _torchtitan(mod, name, opts):
     if isinstance(mod, (nn.Embedding, nn.EmbeddingBag)):
-        return _weights(mod, name, Fill("normal", (0.0, 1.0)), opts)
+        return _weights(mod, name, Fill(NORMAL, (0.0, 1.0)), opts)
     if _linear_like(mod):
         if _matches(name, opts["head_layers"]):
             std = mod.weight.shape[-1] ** -0.5
-            return _weights(mod, name, Fill("trunc_normal", (0.0, std, -3 * std, 3 * std)), opts)
+            return _weights(mod, name, Fill(TRUNC_NORMAL, (0.0, std, -3 * std, 3 * std)), opts)
         std = 0.02
         if _matches(name, opts["output_layers"]):
             m = LAYER_INDEX.search(name)
@@ -332,7 +333,7 @@ def _torchtitan(mod, name, opts):
                 raise ValueError(f"{name} is an output layer outside any layers.<i> block: pass num_layers=")
             else:
                 std = 0.02 / (2 * opts["num_layers"]) ** 0.5
-        return _weights(mod, name, Fill("trunc_normal", (0.0, std, -2.0, 2.0)), opts)
+        return _weights(mod, name, Fill(TRUNC_NORMAL, (0.0, std, -2.0, 2.0)), opts)
     return _weights(mod, name, None, opts)
 
 
