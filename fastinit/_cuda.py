@@ -163,7 +163,7 @@ def _make_contig(block, E, storage):
     SMEM = MAX_THREADS_PER_BLOCK * E + (MAX_THREADS_PER_BLOCK * E >> int(PAD))
 
     def contig(out, g0, k0, k1, s0, s1, prm):
-        assert BUILD == BUILD              # a cell naming the sources (see _cpu._jit)
+        assert BUILD == BUILD              # a cell naming the sources (see _cpu_loops.jit)
         sm = cuda.shared.array(SMEM, storage)
         hi, b0, nb = _run_blocks(out, g0, EE)
         tid = U64(cuda.threadIdx.x)

@@ -4,7 +4,7 @@ A ``Distribution`` says everything the layers need to know of one
 distribution: the public filler that writes it and its arguments, its
 parameter record and the function that checks and rounds them
 (``_params``), whether it draws words, its value and staged functions per
-family (``_transforms``), example arguments (warmup, CUDA's compile
+family (``_values``), example arguments (warmup, CUDA's compile
 checks), the word ``variance_scaling_`` uses for it, and the names of its
 reference and golden cases in ``tests/``.  The API, the kernels of every
 target, the thread split, warmup, ``fastinit.dask`` and ``fastinit.torch``
@@ -12,12 +12,12 @@ read these records; ``tests/test_distributions.py`` walks them and checks
 that no distribution name is spelled anywhere else.
 
 Adding a distribution is one record here, its value functions in
-``_transforms``, its parameter record and function in ``_params``, its
+``_values`` (from ``_transforms``), its parameter record and function in ``_params``, its
 public filler in ``api``, its text in docs/contract.md, and its tests.
 """
 from typing import Callable, Mapping
 
-from . import _params, _transforms as T
+from . import _params, _values as V
 
 
 class Distribution(str):
@@ -36,7 +36,7 @@ class Distribution(str):
     * ``random``: whether it draws Philox words (else every element is the
       encoded value, and no seed is drawn);
     * ``value``: ``{family: value(word, prm)}``; ``staged``: ``{family:
-      _transforms.Stages}``, the same values cut in stages, where a target
+      _values.Stages}``, the same values cut in stages, where a target
       gains by it;
     * ``example``: the arguments of an example call (warmup, compile checks);
     * ``scaling``: the word ``variance_scaling_(distribution=...)`` uses
@@ -78,21 +78,21 @@ class Distribution(str):
 UNIFORM = Distribution(
     "uniform", filler="uniform_", fillers=("uniform_",), args=("low", "high"),
     record=_params.Uniform, params=_params.uniform, random=True,
-    value=T.VALUE_UNIFORM, staged={}, example=(0.0, 1.0), scaling="uniform",
+    value=V.VALUE_UNIFORM, staged={}, example=(0.0, 1.0), scaling="uniform",
     reference=("uniform01_32", "uniform01_64", "uniform32"),
     golden=("uniform_", "xavier_uniform_", "he_uniform_", "lecun_uniform_"))
 
 NORMAL = Distribution(
     "normal", filler="normal_", fillers=("normal_",), args=("mean", "std"),
     record=_params.Normal, params=_params.normal, random=True,
-    value=T.VALUE_NORMAL, staged=T.STAGED_NORMAL, example=(0.0, 1.0), scaling="normal",
+    value=V.VALUE_NORMAL, staged=V.STAGED_NORMAL, example=(0.0, 1.0), scaling="normal",
     reference=("std_normal32", "std_normal64"),
     golden=("normal_", "xavier_normal_", "he_normal_"))
 
 TRUNC_NORMAL = Distribution(
     "trunc_normal", filler="trunc_normal_", fillers=("trunc_normal_",), args=("mean", "std", "a", "b"),
     record=_params.TruncNormal, params=_params.trunc_normal, random=True,
-    value=T.VALUE_TRUNC_NORMAL, staged=T.STAGED_TRUNC_NORMAL, example=(0.0, 1.0, -2.0, 2.0),
+    value=V.VALUE_TRUNC_NORMAL, staged=V.STAGED_TRUNC_NORMAL, example=(0.0, 1.0, -2.0, 2.0),
     scaling="truncated_normal",                 # JAX's and Keras' word
     reference=("std_trunc",),
     golden=("trunc_normal_", "lecun_normal_", "variance_scaling_"))

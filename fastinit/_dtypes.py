@@ -14,7 +14,7 @@ family, its transforms).
   integer bits of their format: numba's CPU target has no float16, and
   none has bfloat16).
 * ``encode``: compute value -> storage value, written with integer
-  operations only (``_transforms``); ``encode_native``: the same bits by
+  operations only (``_encode``); ``encode_native``: the same bits by
   the hardware conversion, for targets that have one (F16C on the CPU,
   ``cvt.rn.f16.f32`` on NVIDIA GPUs), or None.
 * ``inf_bits``: the bit pattern of +inf in an encoded kind, whose
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _transforms as T
+from . import _encode as E
 
 #: DLPack dtype codes (dlpack.h, DLDataTypeCode): kDLFloat and kDLBfloat.
 DL_FLOAT, DL_BFLOAT = 2, 4
@@ -68,13 +68,13 @@ class Kind:
 
 
 KINDS = {k.code: k for k in (
-    Kind("f32", "float32", "32", 4, np.float32, np.float32, T.encode_identity, None, None,
+    Kind("f32", "float32", "32", 4, np.float32, np.float32, E.encode_identity, None, None,
          (DL_FLOAT, 32), "<f4"),
-    Kind("f64", "float64", "64", 8, np.float64, np.float64, T.encode_identity, None, None,
+    Kind("f64", "float64", "64", 8, np.float64, np.float64, E.encode_identity, None, None,
          (DL_FLOAT, 64), "<f8"),
-    Kind("f16", "float16", "32", 2, np.float32, np.uint16, T.encode_f16, T.encode_f16_native, 0x7C00,
+    Kind("f16", "float16", "32", 2, np.float32, np.uint16, E.encode_f16, E.encode_f16_native, 0x7C00,
          (DL_FLOAT, 16), "<u2"),
-    Kind("bf16", "bfloat16", "32", 2, np.float32, np.uint16, T.encode_bf16, None, 0x7F80,
+    Kind("bf16", "bfloat16", "32", 2, np.float32, np.uint16, E.encode_bf16, None, 0x7F80,
          (DL_BFLOAT, 16), "<u2"),
 )}
 

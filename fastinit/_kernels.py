@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 
-from . import _distributions, _dtypes, _ops, _params, _philox, _transforms as T
+from . import _constants, _distributions, _dtypes, _encode, _ops, _params, _philox, _transforms, _values
 from ._ops import jitable
 from ._philox import block_ms, block_words
 
@@ -50,10 +50,10 @@ def _same(x, k):
 @functools.lru_cache(maxsize=None)     # one function, so one compile, for every kernel
 def element_fn(dist, family, encode, staged=False):
     """The stored value of one element from its word (32-bit family) or
-    64-bit m: ``encode(VALUE(w, prm))``.  With ``staged``, the same bits by
-    the staged functions (the record's ``staged``: the common branches of the
-    inverse CDF, and the full value only for the flagged far-tail elements),
-    for targets that branch per element."""
+    64-bit m: ``encode(value(w, prm))``, ``value`` the record's.  With
+    ``staged``, the same bits by the record's staged functions (the common
+    branches of the inverse CDF, and the full value only for the flagged
+    far-tail elements), for targets that branch per element."""
     dist = _distributions.of(dist)
     if not dist.random:
         def element(w, prm):
@@ -125,7 +125,8 @@ def source_digest(target):
     checks only the timestamp of the file that defines the kernel, not of
     the code inlined into it.  Every kernel closes over ``BUILD``, this
     digest, so that a cache written by other sources is never loaded."""
-    return _ops.source_digest(_ops, _philox, T, _params, _dtypes, _distributions, sys.modules[__name__], target)
+    return _ops.source_digest(_ops, _philox, _constants, _transforms, _values, _encode, _params, _dtypes, _distributions,
+                              sys.modules[__name__], target)
 
 
 class KernelTable(dict):

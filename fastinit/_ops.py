@@ -28,7 +28,7 @@ from llvmlite import ir
 
 # ---------------------------------------------------------------- jitable
 #: The compile options of every numba function of the value path, the CPU
-#: kernels included (``_cpu._jit``): numba compiles a helper once per set of
+#: kernels included (``_cpu_loops.jit``): numba compiles a helper once per set of
 #: compile flags of its *caller* (they are part of its overload cache key),
 #: so with one set for all, each helper is compiled once per process.
 JIT_OPTIONS = dict(forceinline=True, error_model="numpy", nogil=True)
@@ -262,7 +262,7 @@ def prefer_vector_width(typingctx):
 def runtime_value(typingctx, x):
     """``x`` (any value: a scalar, a tuple of constants), as a value the
     compiler cannot see through.  A CPU kernel calls it once, before its
-    loops, on the constants of a transform (``_transforms.STAGED``): LLVM
+    loops, on the constants of a transform (``_values.STAGED_NORMAL``): LLVM
     then broadcasts them into vector registers ahead of the loop, instead
     of loading each from the constant pool on every use, which numba's
     large code model makes two instructions (an address, then the load).

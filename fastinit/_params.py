@@ -12,7 +12,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _transforms as T
+from . import _values
+from ._constants import MASK32, MASK64
+from ._ops import fma
 from ._dtypes import KINDS, numpy_dtype
 
 
@@ -91,14 +93,14 @@ def to_family(x, kind, name):
 
 #: Extreme words of each family: the smallest and largest value a uniform
 #: or a normal takes (w = 0 and w = 2^32 - 1; float64: m = 0 and 2^64 - 1).
-_WORDS = {"32": (np.uint64(0), T.MASK32), "64": (np.uint64(0), T.MASK64)}
+_WORDS = {"32": (np.uint64(0), MASK32), "64": (np.uint64(0), MASK64)}
 
 
 #: The unit variates whose extremes bound every value: u, the uniform on
 #: [0, 1), and z, the standard normal, each by the kernels' own value
 #: functions (by family) with the unit parameters (exact: scale 1, shift 0).
-_UNIT = {"u": (T.VALUE_UNIFORM, lambda F: Uniform(F(0.0), F(1.0))),
-         "z": (T.VALUE_NORMAL, lambda F: Normal(F(0.0), F(1.0)))}
+_UNIT = {"u": (_values.VALUE_UNIFORM, lambda F: Uniform(F(0.0), F(1.0))),
+         "z": (_values.VALUE_NORMAL, lambda F: Normal(F(0.0), F(1.0)))}
 
 
 @functools.lru_cache(maxsize=None)
@@ -117,7 +119,7 @@ def _extremes(variate, kind, shift, scale):
     for t, inf in zip(unit_extremes(variate, KINDS[kind].family), (-np.inf, np.inf)):
         try:
             with np.errstate(over="ignore", invalid="ignore"):
-                out.append(ftype(kind)(T.fma(scale, t, shift)))
+                out.append(ftype(kind)(fma(scale, t, shift)))
         except OverflowError:            # the interpreter's exact float64 fma, past the largest double
             out.append(ftype(kind)(inf))
     return out

@@ -39,7 +39,7 @@ def test_no_cache_location_falls_back_to_uncached(monkeypatch):
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ks = [_cache.cpu_jit(add_one, error_model="numpy") for _ in range(2)]   # what _cpu._jit calls
+        ks = [_cache.cpu_jit(add_one, error_model="numpy") for _ in range(2)]   # what _cpu_loops.jit calls
     a = np.zeros(5)
     for k in ks:
         k(a)
@@ -265,10 +265,10 @@ def test_second_process_hits_the_cache(tmp_path):
 
 RACE_SCRIPT = """
 import numpy as np, fastinit as fi
-from fastinit import _cpu
+from fastinit import _cpu, _cpu_loops
 made = []
-jit = _cpu._jit
-_cpu._jit = lambda fn: made.append(fn) or jit(fn)
+jit = _cpu_loops.jit
+_cpu_loops.jit = lambda fn: made.append(fn) or jit(fn)
 fi.normal_(np.empty(1 << 21, np.float32), seed=1)      # pieces on 4 threads, nothing compiled yet
 k = _cpu.kernel("normal", "f32", "contig")
 print(len(made), k.stats.cache_hits.total(), k.stats.cache_misses.total())
@@ -296,7 +296,8 @@ print(_cpu.kernel("uniform", "f32", "contig").stats.cache_hits.total(), float(a[
 
 def test_a_change_in_inlined_code_is_not_served_from_the_cache(tmp_path):
     """numba checks only the timestamp of the kernel's own file (_cpu.py);
-    the value-path code inlined from _transforms.py must invalidate too."""
+    the value-path code inlined from elsewhere (here a constant of
+    _constants.py) must invalidate too."""
     import shutil
 
     import fastinit
@@ -315,7 +316,7 @@ def test_a_change_in_inlined_code_is_not_served_from_the_cache(tmp_path):
     hits1, x1 = run()
     hits2, x2 = run()
     assert (hits1, hits2) == (0, 1) and x2 == x1
-    tf = pkg / "fastinit" / "_transforms.py"
+    tf = pkg / "fastinit" / "_constants.py"
     src = tf.read_text()
     assert "TWO_M24 = F32(2.0 ** -24)" in src
     tf.write_text(src.replace("TWO_M24 = F32(2.0 ** -24)", "TWO_M24 = F32(2.0 ** -25)"))

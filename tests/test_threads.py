@@ -129,7 +129,7 @@ def test_split_pieces_fill_the_same_bits(view, parts):
     fi.trunc_normal_(ref, seed=3, global_shape=gshape, offsets=offs)
     got = make(np.full_like(whole, np.nan))
     region = _buffers.region(got, tuple(gshape), tuple(offs))
-    prm = fi.api._params.trunc_normal(0.0, 1.0, -2.0, 2.0, "f32")
+    prm = fi._params.trunc_normal(0.0, 1.0, -2.0, 2.0, "f32")
     pieces = _cpu.split(region, parts)
     assert 1 <= len(pieces) <= parts
     for piece in pieces:

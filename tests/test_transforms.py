@@ -15,7 +15,7 @@ import reference as ref
 import fastinit as fi
 from fastinit import _params
 from fastinit._ops import native_f16
-from fastinit import _transforms as T
+from fastinit import _constants as C, _encode as E, _transforms as T, _values as V
 
 U64 = np.uint64
 
@@ -39,8 +39,8 @@ def _mapper(fn, dtype, with_params=False):
 
 _normal32 = _mapper(T.normal_f32, np.float32)
 _normal64 = _mapper(T.normal_f64, np.float64)
-_trunc = {"f32": _mapper(T.value_trunc32, np.float64, with_params=True),
-          "f64": _mapper(T.value_trunc64, np.float64, with_params=True)}
+_trunc = {"f32": _mapper(V.value_trunc32, np.float64, with_params=True),
+          "f64": _mapper(V.value_trunc64, np.float64, with_params=True)}
 
 
 def _encoder(encode):
@@ -52,9 +52,9 @@ def _encoder(encode):
     return numba.njit(parallel=True)(apply)
 
 
-_ENCODE = {"f16": _encoder(T.encode_f16), "bf16": _encoder(T.encode_bf16)}
+_ENCODE = {"f16": _encoder(E.encode_f16), "bf16": _encoder(E.encode_bf16)}
 if native_f16():
-    _ENCODE["f16_native"] = _encoder(T.encode_f16_native)
+    _ENCODE["f16_native"] = _encoder(E.encode_f16_native)
 
 
 def extreme_words32():
@@ -161,7 +161,7 @@ def _native_f16_mismatches(lo, hi):
     bad = 0
     for i in numba.prange(lo, hi):
         x = T.bits_to_f32(U64(i))
-        if x == x and T.encode_f16_native(x) != T.encode_f16(x):   # NaN: never drawn
+        if x == x and E.encode_f16_native(x) != E.encode_f16(x):   # NaN: never drawn
             bad += 1
     return bad
 
@@ -185,15 +185,15 @@ def _log_f32_cephes(x):
     fe = fe - np.float32(1.0) if small else fe
     f = m - np.float32(1.0)
     z = f * f
-    P = T.LOGF_P
+    P = C.LOGF_P
     y = P[0]
     for k in range(1, 9):
         y = T.fma(y, f, P[k])
     y = (y * f) * z
-    y = T.fma(fe, T.LOGF_LN2_LO, y)
+    y = T.fma(fe, C.LOGF_LN2_LO, y)
     y = T.fma(-np.float32(0.5), z, y)
     r = f + y
-    return T.fma(fe, T.LOGF_LN2_HI, r)
+    return T.fma(fe, C.LOGF_LN2_HI, r)
 
 
 @numba.njit(parallel=True)
