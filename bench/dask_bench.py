@@ -31,7 +31,6 @@ and a Zarr store larger than memory.
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -127,7 +126,7 @@ def _zarr(a, client_kw):
 
 
 def run(argv=None):
-    from fastinit._bench.machine import _cpu_model
+    from fastinit._bench.machine import summary
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--log2", type=int, default=30, help="elements of the generated arrays (log2)")
     p.add_argument("--chunk-log2", type=int, default=24)
@@ -155,9 +154,8 @@ def run(argv=None):
     import fastinit.dask as fd
 
     n, ch = 1 << a.log2, 1 << min(a.chunk_log2, a.log2)
-    out = dict(cpu=_cpu_model(), cores=os.cpu_count(), python=platform.python_version(),
-               dask=dask.__version__, zarr=zarr.__version__, fastinit=fi.__version__, elements=n, chunk=ch,
-               date=time.strftime("%Y-%m-%d"))
+    out = dict(summary(), dask=dask.__version__, zarr=zarr.__version__, fastinit=fi.__version__, elements=n,
+               chunk=ch)
     print(f"fastinit.dask vs dask.array.random: 2^{a.log2} elements, chunks of 2^{min(a.chunk_log2, a.log2)}; "
           f"LocalCluster, 2 workers x 1 thread; CPU: {out['cpu']}, {out['cores']} cores")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -175,9 +173,7 @@ def run(argv=None):
         warm = fd.normal((2 * ch,), chunks=ch, seed=1), fd.uniform((2 * ch,), chunks=ch, seed=1)
         distributed.wait(client.persist(list(warm)))          # each worker loads fastinit's kernels once
         del warm
-        # in rounds, each case once per round: a slow spell of the VM (its
-        # fresh memory costs 1-3 s/GiB at times) then slows every case, not
-        # all the samples of one
+        # in rounds, each case once per round, as fastinit._bench.timing.time_rows (why: its docstring)
         best = dict.fromkeys(cases, float("inf"))
         for r in range(a.repeat):
             for name, make in cases.items():

@@ -14,44 +14,22 @@ same test (the numbers to compare on a noisy machine; ``bench/NOTES.md``).
 JAX allocates its result (its arrays are immutable), so its cases include
 the allocation.
 """
-import importlib.util
-import time
-
 import numpy as np
 import pytest
 
 import fastinit as fi
+from fastinit._bench.machine import _have
+from fastinit._bench.peers import ARGS, DTYPES, TORCH_CPU_TRUNC_MAX_LOG2, cpu_buffer, plain_stores, two_d
+from fastinit._bench.timing import best_of
 
-HAVE_TORCH = importlib.util.find_spec("torch") is not None
-HAVE_JAX = importlib.util.find_spec("jax") is not None
-HAVE_ML_DTYPES = importlib.util.find_spec("ml_dtypes") is not None
-DTYPES = ["float32", "bfloat16", "float64"]
-#: torch's trunc_normal_ runs about 0.01-0.04 G/s here: timed up to this size
-TORCH_TRUNC_MAX_LOG2 = 22
-
-
-def _dtype(name):
-    if name == "bfloat16":
-        if not HAVE_ML_DTYPES:
-            pytest.skip("ml_dtypes is not installed (bfloat16 NumPy arrays)")
-        import ml_dtypes
-        return ml_dtypes.bfloat16
-    return np.dtype(name)
+HAVE_TORCH = _have("torch")
+HAVE_JAX = _have("jax")
 
 
 def _buffer(n, dtype):
-    buf = np.zeros(n, _dtype(dtype))           # written once: pages touched before timing
-    return buf
-
-
-def _rate(fn, n, repeat=5):
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return n / best / 1e9
+    if dtype == "bfloat16" and not _have("ml_dtypes"):
+        pytest.skip("ml_dtypes is not installed (bfloat16 NumPy arrays)")
+    return cpu_buffer(n, dtype)
 
 
 def _record(benchmark, n, buf):
@@ -60,8 +38,7 @@ def _record(benchmark, n, buf):
     test: the fastest of the plain stores that ``python -m fastinit bench``
     times (NumPy ``fill`` on one thread, on all threads, and non-temporal
     stores on all threads).  The one-thread ``fill`` is kept as well."""
-    from fastinit._bench.peers import _plain_stores
-    rates = {method: _rate(fn, n) for _, method, fn, _ in _plain_stores(buf)}
+    rates = {method: n / best_of(fn) / 1e9 for _, method, fn, _ in plain_stores(buf)}
     fill, ceiling = rates["fill"], max(rates.values())
     benchmark.extra_info["elements"] = n
     benchmark.extra_info["fill_G_per_s"] = round(fill, 3)
@@ -75,21 +52,17 @@ def _record(benchmark, n, buf):
         benchmark.extra_info["ratio_to_ceiling"] = round(rate / ceiling, 3)
 
 
-def _2d(b):
-    return b.reshape(-1, 32) if b.size >= 32 else b.reshape(1, -1)
-
-
 FILLERS = {
-    "uniform_": lambda b: fi.uniform_(b, -0.1, 0.1, seed=1),
-    "normal_": lambda b: fi.normal_(b, std=0.02, seed=1),
-    "trunc_normal_": lambda b: fi.trunc_normal_(b, std=0.02, a=-0.04, b=0.04, seed=1),
-    "xavier_uniform_": lambda b: fi.xavier_uniform_(_2d(b), seed=1),
-    "xavier_normal_": lambda b: fi.xavier_normal_(_2d(b), seed=1),
-    "he_uniform_": lambda b: fi.he_uniform_(_2d(b), seed=1),
-    "he_normal_": lambda b: fi.he_normal_(_2d(b), seed=1),
-    "lecun_uniform_": lambda b: fi.lecun_uniform_(_2d(b), seed=1),
-    "lecun_normal_": lambda b: fi.lecun_normal_(_2d(b), seed=1),
-    "variance_scaling_": lambda b: fi.variance_scaling_(_2d(b), 1.0, "fan_in", "truncated_normal", seed=1),
+    "uniform_": lambda b: fi.uniform_(b, *ARGS["uniform_"], seed=1),
+    "normal_": lambda b: fi.normal_(b, *ARGS["normal_"], seed=1),
+    "trunc_normal_": lambda b: fi.trunc_normal_(b, *ARGS["trunc_normal_"], seed=1),
+    "xavier_uniform_": lambda b: fi.xavier_uniform_(two_d(b), seed=1),
+    "xavier_normal_": lambda b: fi.xavier_normal_(two_d(b), seed=1),
+    "he_uniform_": lambda b: fi.he_uniform_(two_d(b), seed=1),
+    "he_normal_": lambda b: fi.he_normal_(two_d(b), seed=1),
+    "lecun_uniform_": lambda b: fi.lecun_uniform_(two_d(b), seed=1),
+    "lecun_normal_": lambda b: fi.lecun_normal_(two_d(b), seed=1),
+    "variance_scaling_": lambda b: fi.variance_scaling_(two_d(b), 1.0, "fan_in", "truncated_normal", seed=1),
     "zeros_": lambda b: fi.zeros_(b),
     "ones_": lambda b: fi.ones_(b),
     "constant_": lambda b: fi.constant_(b, 0.5),
@@ -118,9 +91,9 @@ def test_numpy(benchmark, method, dtype, log2):
 
 
 TORCH_METHODS = {
-    "uniform_": lambda init, t: init.uniform_(t, -0.1, 0.1),
-    "normal_": lambda init, t: init.normal_(t, std=0.02),
-    "trunc_normal_": lambda init, t: init.trunc_normal_(t, std=0.02, a=-0.04, b=0.04),
+    "uniform_": lambda init, t: init.uniform_(t, *ARGS["uniform_"]),
+    "normal_": lambda init, t: init.normal_(t, *ARGS["normal_"]),
+    "trunc_normal_": lambda init, t: init.trunc_normal_(t, *ARGS["trunc_normal_"]),
     "xavier_uniform_": lambda init, t: init.xavier_uniform_(t),
     "xavier_normal_": lambda init, t: init.xavier_normal_(t),
     "kaiming_uniform_": lambda init, t: init.kaiming_uniform_(t),
@@ -135,13 +108,12 @@ TORCH_METHODS = {
 @pytest.mark.parametrize("method", list(TORCH_METHODS))
 def test_torch(benchmark, method, dtype, log2):
     import torch
-    if method == "trunc_normal_" and log2 > TORCH_TRUNC_MAX_LOG2:
-        pytest.skip(f"torch's trunc_normal_ runs about 0.01-0.04 G/s here: timed up to 2^{TORCH_TRUNC_MAX_LOG2}")
+    if method == "trunc_normal_" and log2 > TORCH_CPU_TRUNC_MAX_LOG2:
+        pytest.skip(f"torch's CPU trunc_normal_ is slow: timed up to 2^{TORCH_CPU_TRUNC_MAX_LOG2}")
     n = 2 ** log2
     t = torch.zeros(n, dtype=getattr(torch, dtype))
-    t2 = t.view(-1, 32) if n >= 32 else t.view(1, -1)
     fn = TORCH_METHODS[method]
-    benchmark(fn, torch.nn.init, t2)
+    benchmark(fn, torch.nn.init, two_d(t))
     _record(benchmark, n, _buffer(n, dtype))
 
 

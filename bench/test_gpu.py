@@ -6,34 +6,27 @@ statistics include a device synchronisation per call.  Skipped without a
 GPU; ``python -m fastinit bench --device cuda`` prints the same comparison
 as a table.
 """
-import importlib.util
-
 import pytest
 
 import fastinit as fi
+from fastinit._bench.machine import _cuda_ready, _have
+from fastinit._bench.peers import DTYPES, FASTINIT, TORCH_CUDA, fastinit_calls, two_d
+from fastinit._bench.timing import time_call
+
+pytestmark = pytest.mark.skipif(not _cuda_ready()[0], reason="no CUDA GPU with torch and numba-cuda here")
+#: the rows view's width here (the CLI's is 32)
+COLS = 4096
 
 
-def _gpu():
-    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("numba_cuda") is None:
-        return False
-    import torch
-    return torch.cuda.is_available()
-
-
-pytestmark = pytest.mark.skipif(not _gpu(), reason="no CUDA GPU with torch and numba-cuda here")
-DTYPES = ["float32", "bfloat16", "float64"]
-
-
-def _events_rate(torch, fn, n):
+def _events_rate(fn, n):
     """G elements/s by CUDA events on the current stream (the main job's timer)."""
-    from fastinit._bench.timing import time_call
-    return n / time_call(fn, "cuda", 5) / 1e9
+    return n / time_call(fn, "cuda") / 1e9
 
 
 def _run(benchmark, torch, t, fn):
     n = t.numel()
-    rate = _events_rate(torch, fn, n)
-    fill = _events_rate(torch, lambda: t.fill_(1.0), n)
+    rate = _events_rate(fn, n)
+    fill = _events_rate(lambda: t.fill_(1.0), n)
     benchmark.extra_info.update(elements=n, G_per_s=round(rate, 1), fill_G_per_s=round(fill, 1),
                                 ratio_to_fill=round(rate / fill, 3))
 
@@ -43,39 +36,23 @@ def _run(benchmark, torch, t, fn):
     benchmark(call)
 
 
-FILLERS = {
-    "uniform_": lambda t: fi.uniform_(t, seed=1),
-    "normal_": lambda t: fi.normal_(t, seed=1),
-    "trunc_normal_": lambda t: fi.trunc_normal_(t, seed=1),
-    "he_normal_": lambda t: fi.he_normal_(t.view(-1, 4096) if t.numel() >= 4096 else t.view(1, -1), seed=1),
-    "zeros_": lambda t: fi.zeros_(t),
-}
-PEERS = {
-    "torch uniform_": lambda torch, t: t.uniform_(),
-    "torch normal_": lambda torch, t: t.normal_(),
-    "torch trunc_normal_": lambda torch, t: torch.nn.init.trunc_normal_(t),
-    "torch kaiming_normal_": lambda torch, t: torch.nn.init.kaiming_normal_(
-        t.view(-1, 4096) if t.numel() >= 4096 else t.view(1, -1)),
-}
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("filler", list(FILLERS))
+@pytest.mark.parametrize("filler", FASTINIT)
 def test_fastinit_cuda(benchmark, filler, dtype, log2):
     import torch
     t = torch.zeros(2 ** log2, dtype=getattr(torch, dtype), device="cuda")
-    _run(benchmark, torch, t, lambda: FILLERS[filler](t))
+    _run(benchmark, torch, t, dict(fastinit_calls(fi, t, two_d(t, COLS)))[filler])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("method", list(PEERS))
+@pytest.mark.parametrize("method", list(TORCH_CUDA), ids=lambda m: f"torch {m}")
 def test_torch_cuda(benchmark, method, dtype, log2):
     import torch
     t = torch.zeros(2 ** log2, dtype=getattr(torch, dtype), device="cuda")
-    _run(benchmark, torch, t, lambda: PEERS[method](torch, t))
+    _run(benchmark, torch, t, lambda: TORCH_CUDA[method](torch, t, two_d(t, COLS)))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("cupy") is None, reason="cupy is not installed")
+@pytest.mark.skipif(not _have("cupy"), reason="cupy is not installed")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_cupy_standard_normal(benchmark, dtype, log2):
     import cupy as cp
@@ -86,7 +63,7 @@ def test_cupy_standard_normal(benchmark, dtype, log2):
     _run(benchmark, torch, t, lambda: rng.standard_normal(out=a, dtype=a.dtype))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+@pytest.mark.skipif(not _have("jax"), reason="jax is not installed")
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_jax_normal(benchmark, dtype, log2):
     """JAX allocates its result: rate by the wall clock around block_until_ready."""

@@ -15,6 +15,7 @@ import json
 import subprocess
 import sys
 
+# self-contained, not fastinit._bench's timers: it runs against each checkout's fastinit, of any age
 CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])

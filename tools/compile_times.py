@@ -29,8 +29,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # this checkout's fastinit
+from fastinit._bench.compile import empty_cache_env  # noqa: E402
 
 CHILD = r"""
 import json, sys, time
@@ -111,8 +113,7 @@ ALL = [[d, dt, n, s] for d in ("uniform", "normal", "trunc_normal")
 
 
 def run_child(pkg, cases):
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+    with empty_cache_env() as env:
         r = subprocess.run([sys.executable, "-c", CHILD, pkg or "", json.dumps(cases)],
                            capture_output=True, text=True, env=env)
     if r.returncode != 0:

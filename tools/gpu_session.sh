@@ -31,26 +31,22 @@ gpu_rc=$?
 python3 -m pytest -q -x > "$OUT/all-tests.log" 2>&1
 all_rc=$?
 python3 -m fastinit bench --device cuda --sizes 20,24,28 --json "$OUT/bench-cuda.json" --plot "$OUT/bench-cuda.png" > "$OUT/bench-cuda.log" 2>&1
-# issue 7's end-to-end model init on the GPU (needs torch with CUDA on the machine)
+# the end-to-end model init on the GPU (needs torch with CUDA on the machine)
 python3 -m fastinit bench-model --device cuda --repeat 3 --methods torch,patch,materialize \
     --json "$OUT/bench-model-cuda.json" > "$OUT/bench-model-cuda.log" 2>&1
 python3 - > "$OUT/transpose-ab.log" 2>&1 <<'PY'
 # A/B of the contiguous kernel: through shared memory (default) or direct stores
 import torch, fastinit as fi
 from fastinit import _cuda
+from fastinit._bench.timing import best_of
 t = torch.empty(1 << 28, device="cuda")
 for transpose in (True, False):
     _cuda.CONFIG["transpose"] = transpose
     for name in ("uniform_", "normal_", "zeros_"):
         fn = getattr(fi, name)
         call = (lambda: fn(t)) if name == "zeros_" else (lambda: fn(t, seed=1))
-        call(); torch.cuda.synchronize()
-        best = float("inf")
-        for _ in range(5):
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record(); [call() for _ in range(10)]; b.record(); b.synchronize()
-            best = min(best, a.elapsed_time(b) / 10)
-        print(f"transpose={transpose} {name}: {t.numel() / best / 1e6:.1f} G elements/s")
+        best = best_of(call, 5, 10, "cuda")
+        print(f"transpose={transpose} {name}: {t.numel() / best / 1e9:.1f} G elements/s")
 PY
 
 echo "== machine";        head -20 "$OUT/machine.txt" | grep -E "H100|H200|NVIDIA|numpy|^3\." | head -4

@@ -9,27 +9,16 @@ to beat torch's own fillers (the crossover), all measured in one process.
 * per call: the best of 7 loops of ``torch.nn.init.<filler>`` on one
   float32 tensor of 2^k elements, without and with ``patch()``, and the
   ratio torch / patched (above 1: fastinit is faster);
-* a tiny ``LlamaForCausalLM`` (2 layers, hidden size 64, vocabulary 250)
-  from ``from_config``, without and with ``patch()``, interleaved, best and
-  median of 15 (the issue's target: patched at most 1.5x torch).
+* bench-model's tiny Llama as a ``LlamaForCausalLM`` (2 layers, hidden
+  size 64, vocabulary 250) from ``from_config``, without and with
+  ``patch()``, interleaved, best and median of 15 (the target: patched at
+  most 1.5x torch).
 """
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
-
-
-def _best(fn, reps, rounds=7):
-    fn()
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / reps)
-    return best
 
 
 def main(argv=None):
@@ -40,14 +29,15 @@ def main(argv=None):
 
     import torch
     import fastinit.torch as ft
-    from fastinit._bench.machine import _cpu_model
+    from fastinit._bench.llama import hf_config
+    from fastinit._bench.machine import summary
+    from fastinit._bench.peers import ARGS
+    from fastinit._bench.timing import best_of
     init = torch.nn.init
-    out = dict(cpu=_cpu_model(), python=platform.python_version(), torch=torch.__version__)
+    out = dict(summary(), torch=torch.__version__)
     try:
         import transformers
-        cfg = transformers.LlamaConfig(hidden_size=64, intermediate_size=160, num_hidden_layers=2,
-                                       num_attention_heads=4, num_key_value_heads=2, vocab_size=250,
-                                       tie_word_embeddings=False)
+        cfg = hf_config("tiny")
     except ImportError:
         transformers = cfg = None
 
@@ -65,16 +55,16 @@ def main(argv=None):
         with p_:
             pass
     out["modules"] = len(sys.modules)
-    out["enter_exit_us"] = _best(enter_exit, 2000, 3) * 1e6
+    out["enter_exit_us"] = best_of(enter_exit, 3, 2000) * 1e6
     print(f"CPU: {out['cpu']}; torch {out['torch']}; {out['modules']} modules loaded"
           f"{' (transformers imported)' if transformers else ''}")
     print(f"patch() enter + exit: {out['enter_exit_us']:.1f} us")
 
     fillers = {
-        "normal_": lambda t: init.normal_(t, 0.0, 0.02),
-        "uniform_": lambda t: init.uniform_(t, -0.1, 0.1),
+        "normal_": lambda t: init.normal_(t, *ARGS["normal_"]),
+        "uniform_": lambda t: init.uniform_(t, *ARGS["uniform_"]),
         "kaiming_uniform_": lambda t: init.kaiming_uniform_(t, a=5 ** 0.5),
-        "trunc_normal_": lambda t: init.trunc_normal_(t, 0.0, 0.02, -0.04, 0.04),
+        "trunc_normal_": lambda t: init.trunc_normal_(t, *ARGS["trunc_normal_"]),
     }
     print("\nper call, us (float32; 'x' = torch / patched, above 1 fastinit is faster)")
     print(f"{'elements':>9} " + " ".join(f"{n:>24}" for n in fillers))
@@ -87,9 +77,9 @@ def main(argv=None):
         cells = []
         for name, f in fillers.items():
             t = torch.empty(max(1, n // 64), min(n, 64))     # 2-d: kaiming needs fans
-            plain = _best(lambda: f(t), reps)
+            plain = best_of(lambda: f(t), 7, reps)
             with ft.patch():
-                patched = _best(lambda: f(t), reps)
+                patched = best_of(lambda: f(t), 7, reps)
             row[name] = dict(torch_us=plain * 1e6, patch_us=patched * 1e6)
             cells.append(f"{plain * 1e6:8.1f} {patched * 1e6:8.1f} {plain / patched:6.2f}")
         out["per_call"].append(row)

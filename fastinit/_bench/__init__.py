@@ -8,4 +8,10 @@ timed), ``timing`` (the timers), ``machine`` (what the machine is and has),
 kernel's first launch), ``plot`` (the PNG), ``model`` (bench-model) and
 ``llama`` (bench-model's model).  Nothing here is imported by ``fastinit``
 itself.
+
+It is also the one home of what the benchmarks share: the pytest-benchmark
+suites in ``bench/`` and the maintenance scripts in ``tools/`` take the
+dtypes, arguments and rows of what is timed from ``peers``, their timers
+from ``timing``, the machine's description from ``machine``, a fresh
+process's empty kernel cache from ``compile`` and the model from ``llama``.
 """

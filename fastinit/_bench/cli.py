@@ -24,15 +24,18 @@ import time
 
 from .compile import cuda_compile_times
 from .machine import _cuda_ready, _have, _threading_layer, _versions, machine
-from .peers import cpu_rows, cuda_rows
+from .peers import DTYPES, cpu_rows, cuda_rows
 from .plot import plot
 from .report import check, print_table
-from .timing import per_call, time_rows
+from .timing import REPEAT, per_call, time_rows
 
 DEFAULT_SIZES = (10, 16, 20, 24)
 QUICK_SIZES = (10, 20)
-DTYPES = ("float32", "bfloat16", "float64")
 PEERS = ("numpy", "torch", "jax", "cupy")
+
+
+def _csv(xs):
+    return ",".join(map(str, xs))
 
 
 def _parse(argv):
@@ -40,14 +43,15 @@ def _parse(argv):
     p.add_argument("--device", choices=("cpu", "cuda", "all"), default="cpu",
                    help="where to run (default cpu; all: the CPU and, if present, the GPU)")
     p.add_argument("--sizes", default=None,
-                   help="buffer sizes as powers of two, comma-separated (default 10,16,20,24; --quick 10,20)")
+                   help=f"buffer sizes as powers of two, comma-separated (default {_csv(DEFAULT_SIZES)}; "
+                        f"--quick {_csv(QUICK_SIZES)})")
     p.add_argument("--log2-size", type=int, default=None, help="one size, 2**N elements (same as --sizes N)")
     p.add_argument("--dtypes", default=None,
-                   help="comma-separated, from float32,bfloat16,float64 (default all three; --quick float32)")
+                   help=f"comma-separated, from {_csv(DTYPES)} (default all three; --quick float32)")
     p.add_argument("--peers", default="all",
-                   help="comma-separated, from numpy,torch,jax,cupy, or all (installed ones) or none")
+                   help=f"comma-separated, from {_csv(PEERS)}, or all (installed ones) or none")
     p.add_argument("--no-torch", action="store_true", help="leave torch out of the peers")
-    p.add_argument("--repeat", type=int, default=None, help="timed samples per method, best kept (default 5)")
+    p.add_argument("--repeat", type=int, default=None, help=f"timed samples per method, best kept (default {REPEAT})")
     p.add_argument("--json", metavar="PATH", help="write the results, hardware, versions and date as JSON")
     p.add_argument("--plot", metavar="PATH", help="write a PNG: G elements/s against size, one panel per dtype")
     p.add_argument("--quick", action="store_true", help="a short run: two sizes, float32, 3 samples")
@@ -89,7 +93,7 @@ def _parse(argv):
             p.error(f"--device cuda: {why}")
         elif not ok:
             print(f"(no GPU run: {why})")
-    repeat = args.repeat or (3 if args.quick else 5)
+    repeat = args.repeat or (3 if args.quick else REPEAT)
     return args, sizes, dtypes, peers, missing, devices, repeat
 
 

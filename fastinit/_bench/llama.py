@@ -73,3 +73,13 @@ class Llama(nn.Module):
 
 def llama(size="tiny", **overrides):
     return Llama(**dict(CONFIGS[size], **overrides))
+
+
+def hf_config(size="tiny"):
+    """``CONFIGS[size]`` as a transformers ``LlamaConfig`` (untied, as here)."""
+    import transformers
+    c = CONFIGS[size]
+    return transformers.LlamaConfig(hidden_size=c["dim"], intermediate_size=c["ffn_dim"],
+                                    num_hidden_layers=c["n_layers"], num_attention_heads=c["n_heads"],
+                                    num_key_value_heads=c["n_kv_heads"], vocab_size=c["vocab"],
+                                    tie_word_embeddings=False)

@@ -1,9 +1,11 @@
 """What the machine is and has, for the benchmarks' headers and JSON: the
 CPU model, numba's threads and threading layer, the GPU, the installed
-packages and their versions, and whether a GPU run can happen here."""
+packages and their versions, and whether a GPU run can happen here.  The
+benchmarks in ``bench/`` and ``tools/`` describe the machine with these."""
 import importlib.util
 import os
 import platform
+import time
 
 
 def _have(mod):
@@ -51,6 +53,13 @@ def _threading_layer():
         return numba.threading_layer()
     except ValueError:                 # no parallel launch yet
         return None
+
+
+def summary():
+    """The CPU, its cores, Python and today's date: the head of a benchmark
+    script's JSON and of its first line."""
+    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d")}
 
 
 def machine(devices):

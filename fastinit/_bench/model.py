@@ -37,17 +37,16 @@ This module: the options and table (``run``), one build (``_build``), and
 the fresh process that times builds (``_child``, started by ``_spawn``).
 """
 import argparse
-import importlib.util
+import contextlib
+import importlib
 import json
-import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
-from .machine import _cpu_model
+from .compile import empty_cache_env
+from .machine import _have, summary
 
 METHODS = ("torch", "patch", "materialize", "materialize-table", "hf-torch", "hf-patch", "hf-materialize")
 
@@ -56,15 +55,11 @@ def _build(method, size, dtype_name, device):
     import torch
 
     import fastinit.torch as ft
-    from fastinit._bench.llama import CONFIGS, llama
+    from fastinit._bench.llama import hf_config, llama
     dtype = getattr(torch, dtype_name)
     if method.startswith("hf-"):
         import transformers
-        c = CONFIGS[size]
-        cfg = transformers.LlamaConfig(hidden_size=c["dim"], intermediate_size=c["ffn_dim"],
-                                       num_hidden_layers=c["n_layers"], num_attention_heads=c["n_heads"],
-                                       num_key_value_heads=c["n_kv_heads"], vocab_size=c["vocab"],
-                                       tie_word_embeddings=False)
+        cfg = hf_config(size)
 
         def make():
             with torch.device(device):
@@ -134,13 +129,8 @@ def _spawn(method, size, dtype, device, repeat, cold=False):
     """``_child`` in a fresh process (cold: with a new empty numba cache): its JSON, or None (error printed)."""
     code = (f"from fastinit._bench.model import _child; "
             f"_child({method!r}, {size!r}, {dtype!r}, {device!r}, {repeat}, {cold})")
-    cache = tempfile.mkdtemp(prefix="fastinit-cold-") if cold else None
-    try:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache) if cold else None
+    with (empty_cache_env() if cold else contextlib.nullcontext()) as env:
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    finally:
-        if cache:
-            shutil.rmtree(cache, ignore_errors=True)
     if r.returncode != 0:
         print(f"{method:<17} {dtype:<9} {'cold run ' if cold else ''}failed:\n{r.stderr[-2000:]}")
         return None
@@ -171,14 +161,14 @@ def run(argv):
     bad = [m for m in methods if m not in METHODS]
     if bad:
         p.error(f"--methods: unknown {bad}; choose from {', '.join(METHODS)}")
-    if importlib.util.find_spec("transformers") is None:
+    if not _have("transformers"):
         skipped = [m for m in methods if m.startswith("hf-")]
         methods = [m for m in methods if not m.startswith("hf-")]
         if skipped:
             print(f"(transformers is not installed: {', '.join(skipped)} skipped)")
-    rows, cpu = [], _cpu_model()
+    rows, host = [], summary()
     cold = not a.no_cold
-    print(f"bench-model: size {a.size} on {a.device}; CPU: {cpu}, {os.cpu_count()} cores")
+    print(f"bench-model: size {a.size} on {a.device}; CPU: {host['cpu']}, {host['cores']} cores")
     print(f"{'method':<17} {'dtype':<9} {'params':>7} {'best s':>8} {'all s':<18} {'vs torch':>8}"
           + (f" {'cold s':>8} {'cold vs':>8}" if cold else ""))
     for dtype in a.dtypes.split(","):
@@ -209,8 +199,8 @@ def run(argv):
     if a.json:
         import torch
         meta = dict(size=a.size, device=a.device, repeat=a.repeat, cold=cold, machine=platform.machine(),
-                    cpu=cpu, cpu_count=os.cpu_count(), python=platform.python_version(), torch=torch.__version__,
-                    date=time.strftime("%Y-%m-%d"))
+                    cpu=host["cpu"], cpu_count=host["cores"], python=host["python"], torch=torch.__version__,
+                    date=host["date"])
         with open(a.json, "w") as f:
             json.dump(dict(meta=meta, rows=rows), f, indent=1)
     return rows

@@ -2,13 +2,24 @@
 few samples, each sample long enough to time (small buffers: several calls
 back to back), the samples of one buffer's methods taken in rounds; on a
 GPU by CUDA events on torch's current stream.  Also the warm per-call cost
-of the whole Python path on the CPU."""
+of the whole Python path on the CPU.  The timers of ``bench/`` and
+``tools/`` are these."""
 import time
 
 import numpy as np
 
 #: a timing sample lasts at least this long (small buffers: several calls)
 MIN_SAMPLE_S = 0.005
+
+#: timing samples per method, the best kept
+REPEAT = 5
+
+
+def _sync(timer):
+    if timer == "cuda":
+        import torch
+        return torch.cuda.synchronize
+    return lambda: None
 
 
 def _calls_per_sample(fn, sync):
@@ -19,39 +30,48 @@ def _calls_per_sample(fn, sync):
     return max(1, min(10000, int(MIN_SAMPLE_S / once)))
 
 
+def _sample(fn, timer, k):
+    """One timing sample: seconds per call of ``k`` back-to-back calls, by
+    CUDA events on torch's current stream (timer "cuda") or the wall clock."""
+    if timer == "cuda":
+        import torch
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(k):
+            fn()
+        b.record()
+        b.synchronize()
+        return a.elapsed_time(b) / 1e3 / k
+    t = time.perf_counter()
+    for _ in range(k):
+        fn()
+    return (time.perf_counter() - t) / k
+
+
 def _sampler(fn, timer):
     """Warm ``fn`` up (compile, first touch) and return a function that
     takes one timing sample: seconds per call."""
-    if timer == "cuda":
-        import torch
-        sync = torch.cuda.synchronize
-    else:
-        def sync():
-            pass
+    sync = _sync(timer)
     fn()                                         # warm-up: compiles, touches
     sync()
     k = _calls_per_sample(fn, sync)
-
-    def sample():
-        if timer == "cuda":
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record()
-            for _ in range(k):
-                fn()
-            b.record()
-            b.synchronize()
-            return a.elapsed_time(b) / 1e3 / k
-        t = time.perf_counter()
-        for _ in range(k):
-            fn()
-        return (time.perf_counter() - t) / k
-    return sample
+    return lambda: _sample(fn, timer, k)
 
 
-def time_call(fn, timer, repeat):
-    """Seconds per call, best of ``repeat`` samples (after a warm-up)."""
+def time_call(fn, timer, repeat=REPEAT):
+    """Seconds per call, best of ``repeat`` samples (after a warm-up), each
+    sample long enough to time."""
     sample = _sampler(fn, timer)
     return min(sample() for _ in range(repeat))
+
+
+def best_of(fn, repeat=REPEAT, calls=1, timer="cpu"):
+    """Seconds per call, best of ``repeat`` samples of exactly ``calls``
+    back-to-back calls each (after one warm-up call)."""
+    sync = _sync(timer)
+    fn()
+    sync()
+    return min(_sample(fn, timer, calls) for _ in range(repeat))
 
 
 def time_rows(calls, repeat, progress=None):
@@ -82,7 +102,7 @@ def per_call():
         b = np.empty(k, np.float32)
         for fname in ("normal_", "uniform_", "trunc_normal_"):
             fn = getattr(fi, fname)
-            us = time_call(lambda: fn(b, seed=1), "cpu", 5) * 1e6
+            us = time_call(lambda: fn(b, seed=1), "cpu") * 1e6
             out[f"{fname} {k}"] = us
             print(f"  {fname:14s} {k:5d} elements: {us:6.1f} us")
     return out
