@@ -10,8 +10,8 @@ def main(argv=None):
         from ._warmup import run as run_warmup
         return run_warmup(argv[1:])
     if argv and argv[0] in ("checkpoint", "verify"):
-        from .torch import _checkpoint
-        return (_checkpoint.main_checkpoint if argv[0] == "checkpoint" else _checkpoint.main_verify)(argv[1:])
+        from .torch._checkpoint import cli
+        return (cli.main_checkpoint if argv[0] == "checkpoint" else cli.main_verify)(argv[1:])
     if argv and argv[0] == "bench-model":
         from ._bench.model import run as run_model
         run_model(argv[1:])

@@ -26,6 +26,7 @@ from safetensors import safe_open  # noqa: E402
 
 import fastinit.torch as ft  # noqa: E402
 from fastinit.torch import _checkpoint as C  # noqa: E402
+from fastinit.torch._checkpoint import blocks as CB, layout as CL, source as CS, write as CW  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 77
@@ -211,8 +212,8 @@ def test_any_world_writes_the_same_bytes(written, arch, tmp_path):
     for world in (1, 2, 3):
         d = tmp_path / f"w{world}"
         plan = C.Plan(build(arch), seed=SEED, dtype=torch.bfloat16, max_shard_size=SHARD,
-                      source=C._source_spec(build(arch), None))
-        cfg = C._config_files(build(arch), torch.bfloat16)
+                      source=CW._source_spec(build(arch), None))
+        cfg = CW._config_files(build(arch), torch.bfloat16)
         results = [C.write_plan(plan, d, rank=r, world=world, progress=False, config_files=cfg)
                    for r in range(world)]
         assert [r is None for r in results] == [True] * (world - 1) + [False]
@@ -341,7 +342,7 @@ def test_blocks_cross_tensors_and_files(tmp_path, monkeypatch):
     same bytes (tensors cut into flat runs of boxes, rows split)."""
     ref = tmp_path / "ref"
     ft.save_checkpoint(build("qwen2"), ref, seed=1, dtype=torch.float32, progress=False, max_shard_size=SHARD)
-    monkeypatch.setattr(C, "BLOCK", 4096 + 8)                # 8-aligned; not O_DIRECT-aligned: buffered writes
+    monkeypatch.setattr(CL, "BLOCK", 4096 + 8)               # 8-aligned; not O_DIRECT-aligned: buffered writes
     small = tmp_path / "small"
     ft.save_checkpoint(build("qwen2"), small, seed=1, dtype=torch.float32, progress=False, max_shard_size=SHARD)
     for f in files(ref):
@@ -356,7 +357,7 @@ def test_blocks_cross_tensors_and_files(tmp_path, monkeypatch):
 def test_flat_boxes_cover_the_run_in_order(shape, a, b):
     ref = torch.arange(max(1, torch.Size(shape).numel())).view(shape)
     got = []
-    for offs, sizes in C.flat_boxes(shape, a, b):
+    for offs, sizes in CS.flat_boxes(shape, a, b):
         got += ref[tuple(slice(o, o + n) for o, n in zip(offs, sizes))].reshape(-1).tolist()
     assert got == list(range(a, b))
 
@@ -426,12 +427,12 @@ def test_full_disk_leaves_no_final_name(tmp_path, monkeypatch):
         if len(calls) > 1:
             raise OSError(28, "No space left on device")
         return real(fd, data, offset)
-    monkeypatch.setattr(C.os, "pwrite", pwrite)
-    monkeypatch.setattr(C, "BLOCK", 8192)
+    monkeypatch.setattr(CW.os, "pwrite", pwrite)
+    monkeypatch.setattr(CL, "BLOCK", 8192)
     with pytest.raises(C.CheckpointError, match="disk is full"):
         ft.save_checkpoint(m, tmp_path / "o", seed=1, progress=False)
     assert os.listdir(tmp_path / "o") == []
-    monkeypatch.setattr(C.shutil, "disk_usage", lambda p: shutil_usage(total=10 ** 9, used=0, free=1000))
+    monkeypatch.setattr(CW.shutil, "disk_usage", lambda p: shutil_usage(total=10 ** 9, used=0, free=1000))
     with pytest.raises(C.CheckpointError, match="GB free"):
         ft.save_checkpoint(m, tmp_path / "p", seed=1, progress=False)
     assert os.listdir(tmp_path / "p") == []
@@ -492,13 +493,13 @@ def test_which_class_a_config_builds(tmp_path):
 
 
 def test_progress_line_on_a_terminal_only(capsys):
-    bar = C._Progress(4e9, 3, "checkpoint", enabled=True)
+    bar = CB._Progress(4e9, 3, "checkpoint", enabled=True)
     bar.update(2e9, 1)
     bar.update(2e9, 3)
     bar.close()
     err = capsys.readouterr().err
     assert "checkpoint: 3/3 tensors  4.00/4.00 GB" in err and "GB/s" in err and "s left" in err
-    quiet = C._Progress(4e9, 3, "checkpoint")          # stderr is not a terminal under pytest
+    quiet = CB._Progress(4e9, 3, "checkpoint")          # stderr is not a terminal under pytest
     quiet.update(4e9, 3)
     quiet.close()
     assert capsys.readouterr().err == ""

@@ -12,6 +12,7 @@ import fastinit as fi                      # noqa: E402
 import fastinit.torch as ft                # noqa: E402
 from torch_checks import assert_equal_states as _equal, state as _state  # noqa: E402
 import fastinit.torch._patch as fp         # noqa: E402
+import fastinit.torch._replacements as fr  # noqa: E402
 
 init = torch.nn.init
 nn = torch.nn
@@ -19,14 +20,14 @@ nn = torch.nn
 
 def installed():
     """torch.nn.init's functions run fastinit's code, Tensor has its methods."""
-    return (all(getattr(init, n) is fp._TORCH[n] and fp._TORCH[n].__code__ is fp._TRAMPOLINE[n] for n in ft.PATCHED)
-            and all(vars(torch.Tensor).get(n) is fp._REPLACEMENT_METHOD[n] for n in ft.PATCHED_METHODS))
+    return (all(getattr(init, n) is fr._TORCH[n] and fr._TORCH[n].__code__ is fp._TRAMPOLINE[n] for n in ft.PATCHED)
+            and all(vars(torch.Tensor).get(n) is fr._REPLACEMENT_METHOD[n] for n in ft.PATCHED_METHODS))
 
 
 def restored():
     """torch's own code and methods, and nothing of ours left on torch.Tensor."""
-    return (all(getattr(init, n) is fp._TORCH[n] and fp._TORCH[n].__code__ is fp._TORCH_CODE[n] for n in ft.PATCHED)
-            and all(getattr(torch.Tensor, n) is fp._ORIGINAL_METHOD[n] for n in ft.PATCHED_METHODS)
+    return (all(getattr(init, n) is fr._TORCH[n] and fr._TORCH[n].__code__ is fr._TORCH_CODE[n] for n in ft.PATCHED)
+            and all(getattr(torch.Tensor, n) is fr._ORIGINAL_METHOD[n] for n in ft.PATCHED_METHODS)
             and not any(n in vars(torch.Tensor) for n in ft.PATCHED_METHODS))
 
 
@@ -40,8 +41,8 @@ def test_importing_fastinit_does_not_import_torch():
 
 @pytest.mark.parametrize("name", ft.PATCHED)
 def test_same_parameters_as_torch(name):
-    ours = inspect.signature(fp._REPLACEMENT[name]).parameters
-    theirs = inspect.signature(fp._ORIGINAL[name]).parameters
+    ours = inspect.signature(fr._REPLACEMENT[name]).parameters
+    theirs = inspect.signature(fr._ORIGINAL[name]).parameters
     assert [(p.name, p.default, p.kind) for p in ours.values()] == \
         [(p.name, p.default, p.kind) for p in theirs.values()]
 
@@ -111,7 +112,7 @@ def test_values_are_fastinit_with_the_seed_drawn_from_torch():
     with ft.patch():
         init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")
     torch.manual_seed(5)
-    seed = fp._seed(None)
+    seed = fr._seed(None)
     ref = torch.empty(300, 200)
     fi.normal_(ref, 0.0, math.sqrt(2.0) / math.sqrt(300), seed=seed)
     assert torch.equal(w, ref)
@@ -231,7 +232,7 @@ def test_fake_tensors_and_aliases_stay_torchs():
         with ft.patch():
             mod.tn(w, std=0.5)
         torch.manual_seed(1)
-        ref = fi.trunc_normal_(torch.empty(100), 0.0, 0.5, -2.0, 2.0, seed=fp._seed(None))
+        ref = fi.trunc_normal_(torch.empty(100), 0.0, 0.5, -2.0, 2.0, seed=fr._seed(None))
         assert torch.equal(w, ref) and restored()
     finally:
         del sys.modules["late_mod"]
@@ -348,11 +349,11 @@ FILLS = [   # (patched call, fastinit's own call with the seed torch's RNG gave)
     (lambda t: init.uniform_(t, -0.5, 0.25), lambda t, s: fi.uniform_(t, -0.5, 0.25, seed=s)),
     (lambda t: init.normal_(t, 0.1, 0.02), lambda t, s: fi.normal_(t, 0.1, 0.02, seed=s)),
     (lambda t: init.trunc_normal_(t, 0.0, 0.02, -0.04, 0.04), lambda t, s: fi.trunc_normal_(t, 0.0, 0.02, -0.04, 0.04, seed=s)),
-    (lambda t: init.xavier_uniform_(t, gain=2.0), lambda t, s: fi.uniform_(t, -fp.xavier_bound(t, 2.0), fp.xavier_bound(t, 2.0), seed=s)),
-    (lambda t: init.xavier_normal_(t), lambda t, s: fi.normal_(t, 0.0, fp.xavier_std(t), seed=s)),
+    (lambda t: init.xavier_uniform_(t, gain=2.0), lambda t, s: fi.uniform_(t, -fr.xavier_bound(t, 2.0), fr.xavier_bound(t, 2.0), seed=s)),
+    (lambda t: init.xavier_normal_(t), lambda t, s: fi.normal_(t, 0.0, fr.xavier_std(t), seed=s)),
     (lambda t: init.kaiming_uniform_(t, a=math.sqrt(5)),
-     lambda t, s: fi.uniform_(t, -math.sqrt(3) * fp.kaiming_std(t, math.sqrt(5)), math.sqrt(3) * fp.kaiming_std(t, math.sqrt(5)), seed=s)),
-    (lambda t: init.kaiming_normal_(t, mode="fan_out"), lambda t, s: fi.normal_(t, 0.0, fp.kaiming_std(t, 0, "fan_out"), seed=s)),
+     lambda t, s: fi.uniform_(t, -math.sqrt(3) * fr.kaiming_std(t, math.sqrt(5)), math.sqrt(3) * fr.kaiming_std(t, math.sqrt(5)), seed=s)),
+    (lambda t: init.kaiming_normal_(t, mode="fan_out"), lambda t, s: fi.normal_(t, 0.0, fr.kaiming_std(t, 0, "fan_out"), seed=s)),
     (lambda t: t.normal_(2.0, 3.0), lambda t, s: fi.normal_(t, 2.0, 3.0, seed=s)),
     (lambda t: t.uniform_(-1, to=1), lambda t, s: fi.uniform_(t, -1.0, 1.0, seed=s)),
 ]
@@ -370,7 +371,7 @@ def test_ordinary_calls_are_fastinits_with_one_seed_from_torch(k, dtype):
         patched(w)
     after = torch.rand(1)
     torch.manual_seed(9)
-    ref = own(torch.empty(64, 48, dtype=dtype), fp._seed(None))
+    ref = own(torch.empty(64, 48, dtype=dtype), fr._seed(None))
     assert torch.equal(w, ref)
     assert torch.equal(after, torch.rand(1))          # exactly one seed drawn
 
@@ -388,7 +389,7 @@ def _leftovers():
     namespaces, and one level into their dicts, lists, sets and tuples."""
     import sys
     import types
-    ours = {id(f) for f in list(fp._REPLACEMENT.values()) + list(fp._REPLACEMENT_METHOD.values())}
+    ours = {id(f) for f in list(fr._REPLACEMENT.values()) + list(fr._REPLACEMENT_METHOD.values())}
     ours |= {id(c) for c in fp._TRAMPOLINE.values()}
     found = []
     for mname, mod in list(sys.modules.items()):
@@ -418,7 +419,7 @@ assert "torch._dynamo" not in sys.modules
 with ft.patch():
     import torch._dynamo
     from torch._dynamo.variables.tensor import all_tensor_attrs
-    assert all_tensor_attrs["normal_"] is ft._patch._REPLACEMENT_METHOD["normal_"]   # captured inside
+    assert all_tensor_attrs["normal_"] is ft._replacements._REPLACEMENT_METHOD["normal_"]   # captured inside
 assert all_tensor_attrs["normal_"] is torch._C.TensorBase.__dict__["normal_"]
 assert all_tensor_attrs["uniform_"] is torch._C.TensorBase.__dict__["uniform_"]
 assert restored(), "torch not restored"
@@ -441,9 +442,9 @@ def test_captures_in_lists_sets_and_keys_are_taken_back():
         box["list"] = [torch.Tensor.normal_]
         box["set"] = {torch.Tensor.uniform_}
         box["keys"] = {torch.Tensor.normal_: 1}
-    assert box["list"][0] is fp._ORIGINAL_METHOD["normal_"]
-    assert box["set"] == {fp._ORIGINAL_METHOD["uniform_"]}
-    assert list(box["keys"]) == [fp._ORIGINAL_METHOD["normal_"]]
+    assert box["list"][0] is fr._ORIGINAL_METHOD["normal_"]
+    assert box["set"] == {fr._ORIGINAL_METHOD["uniform_"]}
+    assert list(box["keys"]) == [fr._ORIGINAL_METHOD["normal_"]]
     with ft.patch():
         kept = (torch.Tensor.normal_,)                     # a tuple cannot be mended: said so
     with pytest.warns(RuntimeWarning, match="Tensor.normal_ was captured while patched, in tuple"):
@@ -463,9 +464,9 @@ def test_seed_draws_what_randint_draws():
     h = torch.Generator().manual_seed(11)
     for _ in range(3):
         hi, lo = torch.randint(0, 2 ** 32, (2,), dtype=torch.int64, generator=h).tolist()
-        assert fp._seed(g) == (hi << 32) | lo
+        assert fr._seed(g) == (hi << 32) | lo
     torch.manual_seed(4)
-    a = [fp._seed(None) for _ in range(2)]
+    a = [fr._seed(None) for _ in range(2)]
     torch.manual_seed(4)
     b = [torch.randint(0, 2 ** 32, (2,), dtype=torch.int64).tolist() for _ in range(2)]
     assert a == [(hi << 32) | lo for hi, lo in b]
@@ -533,10 +534,10 @@ def test_patch_covers_modules_that_imported_fillers_and_tensor_methods():
         w.data.normal_(mean=0.0, std=0.02)
         u = torch.empty(100).uniform_(-1, **{"to": 2})
     assert act.xavier_uniform_ is torch.nn.init.xavier_uniform_
-    assert act.xavier_uniform_.__code__ is ft._patch._TORCH_CODE["xavier_uniform_"]
-    assert "normal_" not in vars(torch.Tensor) and torch.Tensor.normal_ is ft._patch._ORIGINAL_METHOD["normal_"]
+    assert act.xavier_uniform_.__code__ is ft._replacements._TORCH_CODE["xavier_uniform_"]
+    assert "normal_" not in vars(torch.Tensor) and torch.Tensor.normal_ is ft._replacements._ORIGINAL_METHOD["normal_"]
     torch.manual_seed(5)
-    seed = ft._patch._seed(None)
+    seed = ft._replacements._seed(None)
     assert torch.equal(w, fi.normal_(torch.empty(300), 0.0, 0.02, seed=seed))
     assert u.min() >= -1 and u.max() < 2
     torch.manual_seed(0)
@@ -548,7 +549,7 @@ def test_patch_covers_modules_that_imported_fillers_and_tensor_methods():
 
 
 def test_patch_leaves_its_own_tables_alone():
-    P = ft._patch
+    P = ft._replacements
     with ft.patch():
         assert all(P._ORIGINAL[n].__code__ is P._TORCH_CODE[n] for n in ft.PATCHED)
     assert P.normal_ is P._REPLACEMENT["normal_"] and P._ORIGINAL["normal_"].__code__ is torch.nn.init.normal_.__code__
@@ -572,7 +573,7 @@ def test_transformers_from_config_under_patch(monkeypatch):
     a, b = build(), build()
     assert (64, 64) in filled and (300, 64) in filled
     assert hi.TORCH_INIT_FUNCTIONS["normal_"] is torch.nn.init.normal_
-    assert torch.nn.init.normal_.__code__ is ft._patch._TORCH_CODE["normal_"]
+    assert torch.nn.init.normal_.__code__ is ft._replacements._TORCH_CODE["normal_"]
     _equal(_state(a), _state(b))
     torch.manual_seed(0)
     c = transformers.AutoModelForCausalLM.from_config(cfg)
@@ -587,8 +588,8 @@ def _broken_cuda_side(monkeypatch):
     CUDA backend raises the ImportError it raises there."""
     def broken():
         raise ImportError("buf is a CUDA buffer, and numba-cuda cannot compile kernels with NumPy 2.5")
-    monkeypatch.setattr(fp, "_HAVE_NUMBA_CUDA", True)
-    monkeypatch.setattr(fp, "_cuda_loads", None)
+    monkeypatch.setattr(fr, "_HAVE_NUMBA_CUDA", True)
+    monkeypatch.setattr(fr, "_cuda_loads", None)
     monkeypatch.setattr(fi.api, "_cuda_backend", broken)
 
 
@@ -596,20 +597,20 @@ def test_cuda_side_that_does_not_load_is_torchs_call_with_one_warning(monkeypatc
     import warnings
     _broken_cuda_side(monkeypatch)
     with pytest.warns(RuntimeWarning, match=r"torch's own functions.*ImportError.*NumPy 2\.5") as rec:
-        assert fp.cuda_usable() is False
+        assert fr.cuda_usable() is False
     assert len(rec) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")            # once per process: not again
-        assert fp.cuda_usable() is False
+        assert fr.cuda_usable() is False
 
 
 def test_cuda_side_absent_is_torchs_call_silently(monkeypatch):
     import warnings
-    monkeypatch.setattr(fp, "_HAVE_NUMBA_CUDA", False)
-    monkeypatch.setattr(fp, "_cuda_loads", None)
+    monkeypatch.setattr(fr, "_HAVE_NUMBA_CUDA", False)
+    monkeypatch.setattr(fr, "_cuda_loads", None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert fp.cuda_usable() is False
+        assert fr.cuda_usable() is False
 
 
 @pytest.mark.gpu
