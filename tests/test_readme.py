@@ -1,4 +1,6 @@
 """Every ```python block of README.md runs, so the README cannot rot.
+(tests/test_docs.py runs those of the documentation site with the same
+parser and markers.)
 
 Each fenced block whose opening fence is exactly ```python is one test
 case, named by the README.md line of its first line of code
@@ -38,27 +40,27 @@ _MARKER_START = re.compile(r"^\s*<!--\s*readme-test")
 _OPTION = re.compile(r'\s*(?:needs=([\w.]+(?:,[\w.]+)*)|skip\s+reason="([^"]+)")')
 
 
-def _parse_marker(text, lineno):
+def _parse_marker(text, lineno, name="README.md"):
     """A marker's body -> (needs, skip reason or None)."""
     needs, reason, pos = [], None, 0
     while text[pos:].strip():
         m = _OPTION.match(text, pos)
         if m is None:
-            raise ValueError(f"README.md:{lineno}: cannot parse readme-test marker at {text[pos:].strip()!r}")
+            raise ValueError(f"{name}:{lineno}: cannot parse readme-test marker at {text[pos:].strip()!r}")
         if m.group(1):
             needs += m.group(1).split(",")
         else:
             reason = m.group(2)
         pos = m.end()
     if not needs and reason is None:
-        raise ValueError(f"README.md:{lineno}: empty readme-test marker")
+        raise ValueError(f"{name}:{lineno}: empty readme-test marker")
     return needs, reason
 
 
-def parse_blocks(text):
+def parse_blocks(text, name="README.md"):
     """The ```python blocks of a Markdown text: a list of dicts with
     ``line`` (1-based line of the first line of code), ``source``, ``needs``
-    and ``skip`` (a reason or None)."""
+    and ``skip`` (a reason or None).  ``name``: the file, for messages."""
     lines = text.splitlines()
     blocks, i = [], 0
     while i < len(lines):
@@ -69,7 +71,7 @@ def parse_blocks(text):
                 # a marker must sit on the line right before a ```python fence
                 nxt = _FENCE.match(lines[i + 1]) if i + 1 < len(lines) else None
                 if _MARKER.match(line) is None or nxt is None or nxt.group(2) != "python":
-                    raise ValueError(f"README.md:{i + 1}: a readme-test marker must be a whole-line "
+                    raise ValueError(f"{name}:{i + 1}: a readme-test marker must be a whole-line "
                                      f"HTML comment right before a ```python fence: {line!r}")
             i += 1
             continue
@@ -80,12 +82,12 @@ def parse_blocks(text):
                                         and lines[end].strip().strip(fence[0]) == ""):
             end += 1
         if end == len(lines):
-            raise ValueError(f"README.md:{i + 1}: fence {fence}{lang} is never closed")
+            raise ValueError(f"{name}:{i + 1}: fence {fence}{lang} is never closed")
         if lang == "python":
             needs, skip = [], None
             marker = _MARKER.match(lines[i - 1]) if i > 0 else None
             if marker:
-                needs, skip = _parse_marker(marker.group(1), i)
+                needs, skip = _parse_marker(marker.group(1), i, name)
             blocks.append(dict(line=start + 1, source="\n".join(lines[start:end]) + "\n",
                                needs=needs, skip=skip))
         i = end + 1

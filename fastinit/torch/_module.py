@@ -361,6 +361,11 @@ def init_module_(module, *, seed, scheme="own", overrides=None, strict=True, **s
     their local shard, with fans from the global shape; the gathered
     parameters equal the single-process ones bit for bit).
 
+    Under the tables, modules outside them that define ``reset_parameters``
+    run it, with ``torch.nn.init`` and ``Tensor.normal_`` / ``uniform_``
+    through fastinit keyed to the parameter's name; random draws it makes
+    in other ways come from torch's RNG.
+
     Parameters
     ----------
     module : torch.nn.Module, with its parameters allocated (for a model on
@@ -383,11 +388,6 @@ def init_module_(module, *, seed, scheme="own", overrides=None, strict=True, **s
         ``init_method_std`` / ``num_layers`` / ``output_layers`` (megatron),
         ``std`` / ``cutoff_factor`` (olmo), ``depth_init`` / ``num_layers``
         / ``output_layers`` / ``head_layers`` (torchtitan).
-
-    Under the tables, modules outside them that define ``reset_parameters``
-    run it, with ``torch.nn.init`` and ``Tensor.normal_`` / ``uniform_``
-    through fastinit keyed to the parameter's name; random draws it makes
-    in other ways come from torch's RNG.
 
     Returns
     -------
