@@ -5,15 +5,13 @@ value contract (docs/contract.md): each element is a pure function of
 (seed, stream, dtype family, distribution and parameters, global index).
 All validation happens before any element is written.
 """
-import hashlib
 import math
 import numbers
-import threading
 import warnings
 
 import numpy as np
 
-from . import _buffers, _threads
+from ._call import Call, choice, manual_seed, real
 from ._distributions import CONSTANT, NORMAL, SCALING, TRUNC_NORMAL, UNIFORM
 from ._fans import LAYOUTS, NONLINEARITIES, calculate_gain, compute_fans
 
@@ -25,7 +23,6 @@ __all__ = [
     "calculate_gain", "compute_fans",
 ]
 
-TWO_64 = 1 << 64
 MODES = ("fan_in", "fan_out", "fan_avg")
 #: ``variance_scaling_``'s distributions, by JAX's and Keras' words.
 DISTRIBUTIONS = tuple(SCALING)
@@ -35,174 +32,6 @@ TRUNC_STD_2SIGMA = 0.87962566103423978
 #: trunc_normal_ warns when both bounds are further than this many std from
 #: the mean: nothing is cut (torch's classic std=0.02 with a=-2, b=2).
 NOTHING_CUT_SIGMAS = 6.0
-
-# ----------------------------------------------------------------- seeds and streams
-_seed_lock = threading.Lock()
-_seed_gen = np.random.Generator(np.random.PCG64())
-
-
-def _u64(x, name):
-    if type(x) is int and 0 <= x < TWO_64:      # the common case, without the ABC checks below
-        return x
-    if isinstance(x, bool) or not isinstance(x, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name} must be an integer in [0, 2**64); got {type(x).__name__} {x!r}")
-    x = int(x)
-    if not 0 <= x < TWO_64:
-        raise ValueError(f"{name} must be in [0, 2**64); got {x}")
-    return x
-
-
-def manual_seed(seed):
-    """Seed fastinit's global generator, which supplies the seed of every
-    call made with ``seed=None``; a script that calls this first is
-    reproducible.  ``seed`` is an integer in [0, 2**64)."""
-    global _seed_gen
-    seed = _u64(seed, "seed")
-    with _seed_lock:
-        _seed_gen = np.random.Generator(np.random.PCG64(seed))
-
-
-#: ``seed=DEFERRED`` (internal, ``fastinit.torch.patch()``): the filler checks
-#: everything and returns ``run(seed)`` instead of filling, so that a seed
-#: drawn from another generator is drawn only for a call that will fill.
-DEFERRED = object()
-
-
-def _resolve_seed(seed):
-    if seed is None:
-        with _seed_lock:
-            return int(_seed_gen.integers(0, TWO_64, dtype=np.uint64))
-    return _u64(seed, "seed")
-
-
-def stream_id(stream):
-    """The 64-bit stream of an int or a name (contract section 1)."""
-    if isinstance(stream, str):
-        digest = hashlib.blake2b(stream.encode("utf-8"), digest_size=8).digest()
-        return int.from_bytes(digest, "little")
-    return _u64(stream, "stream")
-
-
-# ----------------------------------------------------------------- argument checks
-def _real(x, name):
-    if type(x) is float and math.isfinite(x):     # the common case, without the ABC checks below
-        return x
-    if isinstance(x, bool) or not isinstance(x, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a real number; got {type(x).__name__} {x!r}")
-    x = float(x)
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite; got {x}")
-    return x
-
-
-def _choice(x, name, valid):
-    if x not in valid:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, valid))}; got {x!r}")
-    return x
-
-
-def _shard(shape, global_shape, offsets):
-    """Validated (global_shape, offsets) as tuples of ints."""
-    shape = tuple(int(n) for n in shape)
-
-    def ints(seq, name):
-        try:
-            vals = tuple(seq)
-        except TypeError:
-            raise TypeError(f"{name} must be a sequence of {len(shape)} integers; got {seq!r}") from None
-        if len(vals) != len(shape) or any(
-                isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) for v in vals):
-            raise ValueError(f"{name} must be a sequence of {len(shape)} integers (one per dimension "
-                             f"of buf, shape {shape}); got {seq!r}")
-        vals = tuple(int(v) for v in vals)
-        if any(v < 0 for v in vals):
-            raise ValueError(f"{name} must be non-negative; got {vals}")
-        return vals
-
-    if global_shape is None:
-        if offsets is not None:
-            raise ValueError("offsets needs global_shape: name the global tensor the shard belongs to")
-        return tuple(shape), (0,) * len(shape)
-    gshape = ints(global_shape, "global_shape")
-    offs = (0,) * len(shape) if offsets is None else ints(offsets, "offsets")
-    for k, (n, g, o) in enumerate(zip(shape, gshape, offs)):
-        if o + n > g:
-            raise ValueError(f"the shard does not fit: along dimension {k}, offsets[{k}] + buf.shape[{k}] "
-                             f"= {o} + {n} > global_shape[{k}] = {g}")
-    if math.prod(gshape) > TWO_64:
-        raise ValueError(f"global_shape {gshape} has more than 2**64 elements")
-    return gshape, offs
-
-
-def _cuda_backend():
-    """The CUDA kernels module, or a clear ImportError saying what to install."""
-    import importlib.util
-    if importlib.util.find_spec("numba_cuda") is None:
-        raise ImportError("buf is a CUDA buffer; filling GPU memory needs NVIDIA's numba-cuda: "
-                          "pip install 'fastinit[cuda]' (CUDA 13 driver) or 'fastinit[cuda12]'")
-    if not hasattr(np, "row_stack"):
-        raise ImportError(f"buf is a CUDA buffer, and numba-cuda cannot compile kernels with NumPy "
-                          f"{np.__version__} (it uses numpy.row_stack, removed in NumPy 2.5): "
-                          f"pip install 'numpy<2.5' (the fastinit[cuda] extra pins it)")
-    from . import _cuda
-    return _cuda
-
-
-class _Call:
-    """Everything checked about one call, before any element is written."""
-
-    def __init__(self, buf, seed, stream, global_shape, offsets):
-        self.buf = buf
-        self.dev = _buffers.cuda_buffer(buf)
-        if self.dev is not None:
-            self.arr, self.kind, shape, self.size = None, self.dev.kind, self.dev.shape, self.dev.size
-            self.cuda = _cuda_backend()
-        else:
-            self.arr, self.kind = _buffers.as_writable_array(buf)
-            shape, self.size = self.arr.shape, self.arr.size
-        self.gshape, self.offsets = _shard(shape, global_shape, offsets)
-        self.stream = stream_id(stream)
-        # checked now, drawn only when the kernel runs: a rejected call
-        # leaves the global generator where it was
-        self.seed = seed if seed is None or seed is DEFERRED else _u64(seed, "seed")
-
-    @property
-    def empty(self):
-        return self.size == 0
-
-    def region(self):
-        """Where the elements lie and which global indices they have
-        (``_buffers.region``): the last check, as it refuses overlapping
-        elements; None for an empty buffer."""
-        if self.empty:
-            return None
-        if self.dev is not None:
-            return _buffers.region_device(self.dev, self.gshape, self.offsets)
-        return _buffers.region(self.arr, self.gshape, self.offsets)
-
-    def fill(self, dist, *args):
-        """Fill with ``dist`` (a ``_distributions`` record) and its
-        arguments, checked and rounded by its ``params`` for the buffer's
-        dtype; every element is drawn from the seed; with
-        ``seed=DEFERRED``, return ``run(seed)`` instead."""
-        prm = dist.params(*args, self.kind) if dist is not None else None
-        region = self.region()
-        if self.seed is DEFERRED:
-            return lambda seed: self._run(region, dist, prm, _u64(seed, "seed"))
-        if region is None or not dist.random:   # no words drawn: the generator stays where it was
-            return self._run(region, dist, prm, 0)
-        return self._run(region, dist, prm, _resolve_seed(self.seed))
-
-    def _run(self, region, dist, prm, seed):
-        if region is None:
-            return self.buf
-        if self.dev is not None:
-            self.cuda.fill(region, self.dev, dist, prm, seed, self.stream)
-        else:
-            _threads.fill(region, self.size, self.kind, dist, prm, seed, self.stream)
-        _buffers.written(self.buf)
-        return self.buf
-
 
 # ----------------------------------------------------------------- basic distributions
 def uniform_(buf, low=0.0, high=1.0, *, seed=None, stream=0, global_shape=None, offsets=None):
@@ -231,8 +60,8 @@ def uniform_(buf, low=0.0, high=1.0, *, seed=None, stream=0, global_shape=None, 
     >>> w = np.empty((256, 128), np.float32)
     >>> fastinit.uniform_(w, -0.1, 0.1, seed=0)     # doctest: +SKIP
     """
-    call = _Call(buf, seed, stream, global_shape, offsets)
-    low, high = _real(low, "low"), _real(high, "high")
+    call = Call(buf, seed, stream, global_shape, offsets)
+    low, high = real(low, "low"), real(high, "high")
     if low > high:
         raise ValueError(f"low must be <= high; got low={low}, high={high}")
     return call.fill(UNIFORM, low, high)
@@ -252,8 +81,8 @@ def normal_(buf, mean=0.0, std=1.0, *, seed=None, stream=0, global_shape=None, o
     std : finite number >= 0.
     seed, stream, global_shape, offsets : see ``uniform_``.
     """
-    call = _Call(buf, seed, stream, global_shape, offsets)
-    mean, std = _real(mean, "mean"), _real(std, "std")
+    call = Call(buf, seed, stream, global_shape, offsets)
+    mean, std = real(mean, "mean"), real(std, "std")
     if std < 0:
         raise ValueError(f"std must be >= 0; got {std}")
     return call.fill(NORMAL, mean, std)
@@ -274,14 +103,14 @@ def trunc_normal_(buf, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream=0,
     cut (torch's classic ``std=0.02`` with the default ``a=-2, b=2``); pass
     ``a=-2 * std, b=2 * std`` for a 2-sigma cut.
     """
-    return _trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, warn=True)
+    return fill_trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, warn=True)
 
 
-def _trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, warn):
+def fill_trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, warn):
     """``trunc_normal_``; ``warn=False`` for callers that keep torch's
     semantics, where wide bounds are not a mistake to point out."""
-    call = _Call(buf, seed, stream, global_shape, offsets)
-    mean, std, a, b = _real(mean, "mean"), _real(std, "std"), _real(a, "a"), _real(b, "b")
+    call = Call(buf, seed, stream, global_shape, offsets)
+    mean, std, a, b = real(mean, "mean"), real(std, "std"), real(a, "a"), real(b, "b")
     if std <= 0:
         raise ValueError(f"std must be > 0 for a truncated normal; got {std}")
     if a >= b:
@@ -296,7 +125,7 @@ def _trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, war
 # ----------------------------------------------------------------- variance scaling
 def _check_fans(layout, fan_in, fan_out):
     """The layout and the fans given (positive integers, or None)."""
-    _choice(layout, "layout", LAYOUTS)
+    choice(layout, "layout", LAYOUTS)
     for name, v in (("fan_in", fan_in), ("fan_out", fan_out)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or v <= 0):
             raise ValueError(f"{name} must be a positive integer; got {v!r}")
@@ -342,12 +171,12 @@ def _variance_scaling(buf, scale, mode, distribution, kw, warn_empty=False):
     (it may have none); ``warn_empty``: warn that it is a no-op, as torch's
     kaiming_* do (its xavier_* do not, nor does JAX)."""
     layout, fan_in, fan_out = kw["layout"], kw["fan_in"], kw["fan_out"]
-    call = _Call(buf, kw["seed"], kw["stream"], kw["global_shape"], kw["offsets"])
-    scale = _real(scale, "scale")
+    call = Call(buf, kw["seed"], kw["stream"], kw["global_shape"], kw["offsets"])
+    scale = real(scale, "scale")
     if scale <= 0:
         raise ValueError(f"scale must be > 0; got {scale}")
-    _choice(mode, "mode", MODES)
-    _choice(distribution, "distribution", DISTRIBUTIONS)
+    choice(mode, "mode", MODES)
+    choice(distribution, "distribution", DISTRIBUTIONS)
     _check_fans(layout, fan_in, fan_out)
     need = {"fan_in": ("fan_in",), "fan_out": ("fan_out",), "fan_avg": ("fan_in", "fan_out")}[mode]
     if call.empty:
@@ -373,7 +202,7 @@ def _fan_kw(layout, fan_in, fan_out, seed, stream, global_shape, offsets):
 
 
 def _gain(gain):
-    gain = _real(gain, "gain")
+    gain = real(gain, "gain")
     if gain <= 0:
         raise ValueError(f"gain must be > 0; got {gain}")
     return gain
@@ -404,9 +233,9 @@ def xavier_normal_(buf, gain=1.0, *, layout="out_in", fan_in=None, fan_out=None,
 
 
 def _he_scale(a, mode, nonlinearity):
-    _choice(mode, "mode", ("fan_in", "fan_out"))
-    _choice(nonlinearity, "nonlinearity", NONLINEARITIES)
-    return calculate_gain(nonlinearity, _real(a, "a")) ** 2
+    choice(mode, "mode", ("fan_in", "fan_out"))
+    choice(nonlinearity, "nonlinearity", NONLINEARITIES)
+    return calculate_gain(nonlinearity, real(a, "a")) ** 2
 
 
 def he_uniform_(buf, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, layout="out_in",
@@ -472,8 +301,8 @@ def constant_(buf, value, *, seed=None, stream=0, global_shape=None, offsets=Non
     contract's rule).  ``seed`` and ``stream`` are accepted for a uniform
     signature, checked, and unused: no random bits are drawn.
     """
-    call = _Call(buf, seed, stream, global_shape, offsets)
-    value = _real(value, "value")
+    call = Call(buf, seed, stream, global_shape, offsets)
+    value = real(value, "value")
     return call.fill(CONSTANT, value)
 
 

@@ -38,7 +38,7 @@ try:
 except ImportError as e:                # pragma: no cover  (the test extra installs dask)
     raise ImportError(f"fastinit.dask needs dask[array] ({e}): pip install 'fastinit[dask]'") from e
 
-from . import CONTRACT_VERSION, _distributions, _dtypes
+from . import CONTRACT_VERSION, _call, _distributions, _dtypes
 from . import api as _fi
 
 #: fastinit's fillers by their name here (without the trailing underscore).
@@ -98,11 +98,11 @@ def _lazy(name):
         shape = _shape(shape)
         dt = _dtype(dtype)
         norm = _chunks(chunks, shape, dt)
-        seed = _fi._resolve_seed(seed)                  # once, now: never per block
+        seed = _call.resolve_seed(seed)                  # once, now: never per block
         # the filler's own checks, once: a one-element piece of the global
         # array (fans, bounds, stream, keywords), nothing drawn or written
         probe = np.empty((0 if 0 in shape else 1,) * len(shape), dt)
-        filler(probe, *args, seed=_fi.DEFERRED, stream=stream, global_shape=shape,
+        filler(probe, *args, seed=_call.DEFERRED, stream=stream, global_shape=shape,
                offsets=(0,) * len(shape), **kwargs)
         token = tokenize(name, shape, dt.name, norm, args, sorted(kwargs.items()), seed, stream, CONTRACT_VERSION)
         fill = functools.partial(_block, name, shape, dt.name, args, seed, stream, kwargs)

@@ -325,7 +325,7 @@ WARNS_EMPTY = ("he_uniform_", "he_normal_")        # torch's kaiming_uniform_ / 
 
 
 def _generator_state():
-    return fi.api._seed_gen.bit_generator.state
+    return fi._call._seed_gen.bit_generator.state
 
 
 @pytest.mark.parametrize("shape", EMPTY_SHAPES)
@@ -347,7 +347,7 @@ def test_empty_buffers_one_rule(name, shape):
         assert messages == []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        run = fill(b, seed=fi.api.DEFERRED)
+        run = fill(b, seed=fi._call.DEFERRED)
     assert len(caught) == len(messages)                 # the same check, deferred or not
     assert callable(run) and run(7) is b
     assert _generator_state() == state

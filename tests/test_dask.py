@@ -79,7 +79,7 @@ def test_seed_none_is_drawn_once_when_defined():
     first = lazy.compute(scheduler="sync")
     assert np.array_equal(first, lazy.compute(scheduler="threads"))    # not per block, not per compute
     fi.manual_seed(3)
-    seed = fi.api._resolve_seed(None)
+    seed = fi._call.resolve_seed(None)
     assert np.array_equal(first, _ref("normal", (500,), "float32", seed=seed))
 
 

@@ -590,7 +590,7 @@ def _broken_cuda_side(monkeypatch):
         raise ImportError("buf is a CUDA buffer, and numba-cuda cannot compile kernels with NumPy 2.5")
     monkeypatch.setattr(fr, "_HAVE_NUMBA_CUDA", True)
     monkeypatch.setattr(fr, "_cuda_loads", None)
-    monkeypatch.setattr(fi.api, "_cuda_backend", broken)
+    monkeypatch.setattr(fi._call, "cuda_backend", broken)
 
 
 def test_cuda_side_that_does_not_load_is_torchs_call_with_one_warning(monkeypatch):

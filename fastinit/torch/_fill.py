@@ -72,7 +72,7 @@ def trunc_normal(buf, mean, std, a, b, *, seed, stream, global_shape=None, offse
     """fastinit's truncated normal with torch's absolute bounds ``[a, b]``,
     without the warning fastinit's ``trunc_normal_`` gives when the bounds
     cut nothing (torch gives none)."""
-    return _fi._trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, warn=False)
+    return _fi.fill_trunc_normal(buf, mean, std, a, b, seed, stream, global_shape, offsets, warn=False)
 
 
 def filler(dist):

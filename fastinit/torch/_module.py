@@ -8,7 +8,7 @@ import numbers
 import torch
 from torch import nn
 
-from .. import _distributions, _dtypes
+from .. import _call, _distributions, _dtypes
 from .. import api as _fi
 from . import _memory, _program
 from ._program import post_order as _post_order
@@ -32,7 +32,7 @@ class _InitSchedule:
     keep their values)."""
 
     def __init__(self, module, seed, scheme, overrides, strict, opts, materializing=False, dtype=None):
-        self.seed = _fi._u64(seed, "seed")
+        self.seed = _call.u64(seed, "seed")
         self.materializing = materializing
         if program_scheme(scheme, module) and opts:
             raise TypeError(f"scheme {scheme!r} runs the model's own init program, which takes no options "
@@ -219,7 +219,7 @@ def _check_fill(name, t, fill, dtype=None):
     if local.device.type not in ("cpu", "meta", "cuda"):
         raise ValueError(f"{name} is on {local.device}; fastinit fills CPU and CUDA memory")
     if local.device.type == "cuda":
-        _fi._cuda_backend()                # a clear ImportError now, not halfway
+        _call.cuda_backend()                # a clear ImportError now, not halfway
     if is_dtensor(t):
         pieces(t)                          # refuses Partial placements
     kind = _dtypes.of_torch(dtype if dtype is not None else t.dtype).code

@@ -33,6 +33,7 @@ import warnings
 import torch
 from torch.nn import init as _init
 
+from .. import _call
 from .. import api as _fi
 from ._fill import FLOATS, current_recorder, current_resolver, kaiming_std, shard_kw, trunc_normal, xavier_bound, xavier_std
 from ._memory import advise_hugepages
@@ -99,7 +100,7 @@ def cuda_usable():
             _cuda_loads = False
         else:
             try:
-                _fi._cuda_backend()
+                _call.cuda_backend()
                 _cuda_loads = True
             except Exception as e:        # an ImportError, or whatever a broken install raises
                 _cuda_loads = False
@@ -280,7 +281,7 @@ def _fastinit(tensor, generator, fill, values, check, draw, where, ok):
         return False
     seed, stream, parts = where
     try:
-        runs = [fill(p.local, *args, seed=_fi.DEFERRED, stream=stream, **shard_kw(p)) for p in parts]
+        runs = [fill(p.local, *args, seed=_call.DEFERRED, stream=stream, **shard_kw(p)) for p in parts]
     except ValueError:
         return False                      # fastinit refuses: torch decides (types were checked above)
     check()
