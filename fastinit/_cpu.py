@@ -80,11 +80,10 @@ def fill(region, kind, dist, prm, seed, stream):
     a piece of one from ``split``) on the calling thread.
 
     A constant draws no words, so its loop is a plain store.  A large
-    contiguous piece (``NONTEMPORAL_MIN_BYTES``) is written with non-temporal stores
-    (``make_nontemporal``); anything else by NumPy's assignment, which is that
-    loop already compiled and releases the GIL: the biases and norms of a
-    model compile nothing (a numba twin of the CUDA constant kernel cost
-    0.3-0.4 s to compile on a model's first build, bench/NOTES.md)."""
+    contiguous piece (``NONTEMPORAL_MIN_BYTES``) is written with non-temporal
+    stores (``make_nontemporal``); anything else by NumPy's assignment, that
+    loop already compiled (it releases the GIL), so that a model's biases
+    and norms compile nothing."""
     if not _distributions.of(dist).random:
         value = prm.value if kind in _STORED_AS_COMPUTED else _stored(kind, prm.value)
         if NONTEMPORAL and isinstance(region, Contig) and region.flat.nbytes >= NONTEMPORAL_MIN_BYTES:

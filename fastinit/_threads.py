@@ -6,13 +6,9 @@ the calling thread, the others on fastinit's worker threads, which start
 on first use.  Values depend only on global indices, so the thread count
 and the cut never change a bit.
 
-Why not numba's ``parallel=True``: it compiles each kernel twice over (the
-function, and its loop body again as a gufunc), and small calls needed a
-serial build besides, so a filler's first use compiled the same loops three
-times (bench/NOTES.md).  With our own threads there is one build, there is
-no threading layer with its traps (workqueue aborts on concurrent launches,
-GNU OpenMP kills a forked child), and a forked child simply starts its own
-workers.
+Why not numba's ``parallel=True``: one build per kernel instead of three
+(bench/NOTES.md), no threading layer and its traps, and a forked child
+simply starts its own workers.
 
 How many threads: ``numba.get_num_threads()`` (so ``NUMBA_NUM_THREADS``
 and ``numba.set_num_threads`` keep working, per calling thread), and no

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from test_readme import parse_blocks
+from test_readme import parse_blocks, run_block
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -91,12 +91,4 @@ def test_readme_stays_short():
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"{b['page'].relative_to(DOCS)}:line{b['line']}" for b in BLOCKS])
 def test_block(block, tmp_path, monkeypatch):
-    page = block["page"].relative_to(ROOT)
-    if block["skip"]:
-        pytest.skip(f"{page}:{block['line']}: {block['skip']}")
-    for module in block["needs"]:
-        pytest.importorskip(module, reason=f"{page}:{block['line']} needs {module}")
-    monkeypatch.chdir(tmp_path)
-    # padded so that a traceback's line numbers are the page's
-    code = compile("\n" * (block["line"] - 1) + block["source"], str(page), "exec")
-    exec(code, {"__name__": "__docs__"})
+    run_block(block, block["page"].relative_to(ROOT), tmp_path, monkeypatch)

@@ -126,13 +126,19 @@ def test_parse_blocks_reads_markers_and_rejects_bad_ones():
             parse_blocks(bad)
 
 
+def run_block(block, page, tmp_path, monkeypatch):
+    """Run one parsed block of ``page`` (a path relative to the repository,
+    for messages) as its markers say, in ``tmp_path``."""
+    if block["skip"]:
+        pytest.skip(f"{page}:{block['line']}: {block['skip']}")
+    for module in block["needs"]:
+        pytest.importorskip(module, reason=f"{page}:{block['line']} needs {module}")
+    monkeypatch.chdir(tmp_path)
+    # padded so that a traceback's line numbers are the page's
+    code = compile("\n" * (block["line"] - 1) + block["source"], str(page), "exec")
+    exec(code, {"__name__": "__readme__"})
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"line{b['line']}" for b in BLOCKS])
 def test_block(block, tmp_path, monkeypatch):
-    if block["skip"]:
-        pytest.skip(f"README.md:{block['line']}: {block['skip']}")
-    for module in block["needs"]:
-        pytest.importorskip(module, reason=f"README.md:{block['line']} needs {module}")
-    monkeypatch.chdir(tmp_path)
-    # padded so that a traceback's line numbers are README.md's
-    code = compile("\n" * (block["line"] - 1) + block["source"], str(README), "exec")
-    exec(code, {"__name__": "__readme__"})
+    run_block(block, README.name, tmp_path, monkeypatch)

@@ -112,14 +112,20 @@ def current_recorder():
     return getattr(_active, "recorder", None)
 
 
-@contextlib.contextmanager
 def recording(recorder):
     """Within this block, on this thread, ``patch()``'s replacements hand
     every call to ``recorder.fill_call`` (``_program.record``): nothing is
     drawn or written."""
-    old = getattr(_active, "recorder", None)
-    _active.recorder = recorder
+    return thread_setting(_active, "recorder", recorder)
+
+
+@contextlib.contextmanager
+def thread_setting(local, name, value):
+    """``local.<name>`` (a ``threading.local``) is ``value`` within the
+    block, and what it was after (None if unset)."""
+    old = getattr(local, name, None)
+    setattr(local, name, value)
     try:
         yield
     finally:
-        _active.recorder = old
+        setattr(local, name, old)

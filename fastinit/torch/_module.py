@@ -167,7 +167,7 @@ class _InitSchedule:
         resolver = _Resolver(self.seed, names)
         hooks = (patch(), resolving(resolver)) if self.resets else ()
         with torch.no_grad(), contextlib.ExitStack() as stack:
-            for h in hooks:                # one patch() for every reset: entering one scans the modules
+            for h in hooks:                # one patch() around every reset
                 stack.enter_context(h)
             for step in self.steps:
                 if step[0] == "reset":

@@ -21,7 +21,6 @@ torch's own, exactly, and no seed has been drawn when it raises.  So under
 ``patch()`` errors keep torch's exception types and a call that raises or
 fills nothing leaves torch's RNG where torch leaves it.
 """
-import contextlib
 import functools
 import importlib.util
 import math
@@ -35,7 +34,8 @@ from torch.nn import init as _init
 
 from .. import _call
 from .. import api as _fi
-from ._fill import FLOATS, current_recorder, current_resolver, kaiming_std, shard_kw, trunc_normal, xavier_bound, xavier_std
+from ._fill import (FLOATS, current_recorder, current_resolver, kaiming_std, shard_kw, thread_setting, trunc_normal,
+                    xavier_bound, xavier_std)
 from ._memory import advise_hugepages
 from ._shard import pieces
 
@@ -172,17 +172,11 @@ def _probe(dtype):
     return t
 
 
-@contextlib.contextmanager
 def _torchs():
     """Within this block, on this thread, the patched Tensor methods are
     torch's: a call that fastinit leaves to torch is torch's all the way
     down (torch.nn.init's bodies call ``tensor.uniform_`` and friends)."""
-    old = getattr(_active, "raw", False)
-    _active.raw = True
-    try:
-        yield
-    finally:
-        _active.raw = old
+    return thread_setting(_active, "raw", True)
 
 
 @functools.lru_cache(maxsize=1024)
