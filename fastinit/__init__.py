@@ -7,7 +7,7 @@ count and any sharding.  See docs/contract.md.
 from . import api
 from .api import *  # noqa: F401,F403  (the public fillers, listed in api.__all__)
 
-__version__ = "0.5.0"
+__version__ = "0.5.1"
 #: The version of the value contract this release implements.
 CONTRACT_VERSION = 1
 

@@ -1,6 +1,14 @@
-"""Target-neutral primitives: fused multiply-add and bit casts.
+"""The primitives numba lacks, as intrinsics, and the kernels' build options:
 
-Every function here has three faces:
+* ``jitable`` and ``JIT_OPTIONS``: how every value-path function is compiled;
+* ``fma`` and the bit casts (``f32_to_bits`` ...), target-neutral;
+* ``f32_to_f16_native`` and ``native_f16``: the hardware float32 -> float16
+  conversion, where the host has one;
+* CPU code-generation hints (``prefer_vector_width``, ``runtime_value``)
+  and non-temporal stores (``store_nontemporal``, ``store_fence``);
+* ``source_digest``: the part of a kernel's cache key that names its sources.
+
+The target-neutral functions have three faces:
 
 * a plain Python implementation that is *exact* (used when the math is run
   in the Python interpreter, e.g. by the numba-cuda simulator, whose own
