@@ -27,7 +27,7 @@ WORDS = {str(d) for d in D.ALL} | {d.scaling for d in D.ALL if d.scaling}
 #: Strings that equal a distribution's word and mean something else, each
 #: with where it stands (module, the name it is assigned to) and why.
 FOREIGN = {
-    ("torch/_program.py", "_RANDOM_CALLS"): "torch's own function names (torch.normal draws)",
+    ("torch/_program/_calls.py", "_RANDOM_CALLS"): "torch's own function names (torch.normal draws)",
 }
 
 
