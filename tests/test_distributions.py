@@ -75,7 +75,7 @@ def test_no_distribution_is_named_outside_the_registry():
     assert not found, "distribution names spelled outside fastinit/_distributions.py:\n" + "\n".join(found)
 
 
-def test_the_walker_sees_a_bare_name(tmp_path):
+def test_the_walker_sees_a_bare_name():
     """The check above would see a name spelled in a module."""
     bad = PACKAGE / "_probe_not_a_module.py"
     try:
